@@ -1,0 +1,115 @@
+"""A deterministic backend for state-machine and UI tests, and for demos without a server.
+
+Each call to `stream()` takes the next scripted reply (a list of token texts) and streams it token by
+token. Requests are recorded, so tests can check what the relay sent (prompts, stops, budgets), and
+`closed_early` tells whether the relay hung up before the end, as it does at a cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+from relaychat.backends.base import (
+    CompletionRequest,
+    ModelInfo,
+    PromptScores,
+    StreamChunk,
+    StreamEnd,
+    Token,
+)
+from relaychat.backends.errors import BackendError
+
+
+@dataclass
+class Reply:
+    """One scripted completion: its tokens, how it ends, and optionally a failure."""
+
+    tokens: list[str]
+    finish_reason: str = "stop"  # "stop" (EOS) or "length"
+    margin: float = 0.5  # p1 - p2 reported for every token
+    fail_after: int | None = None  # raise `error` after this many tokens
+    error: BackendError | None = None
+
+
+def words(text: str) -> list[str]:
+    """Split text into word-like tokens (" word", ",", "\\n\\n") the way BPE tokenizers roughly do."""
+    import re
+
+    return re.findall(r"\n+| ?[A-Za-z']+| ?\d| ?[^\sA-Za-z\d]| +", text)
+
+
+@dataclass
+class ScriptedBackend:
+    url: str
+    replies: list[Reply] = field(default_factory=list)
+    name: str = "scripted"
+    delay: float = 0.0  # seconds between tokens
+    max_model_len: int | None = None
+    vocab: dict[str, int] = field(default_factory=dict)
+    requests: list[CompletionRequest] = field(default_factory=list)
+    closed_early: list[bool] = field(default_factory=list)
+    default: Reply | None = None  # used when the script runs out
+
+    def add(self, *replies: Reply | str | Iterable[str]) -> ScriptedBackend:
+        for reply in replies:
+            if isinstance(reply, str):
+                reply = Reply(words(reply))
+            elif not isinstance(reply, Reply):
+                reply = Reply(list(reply))
+            self.replies.append(reply)
+        return self
+
+    def _id(self, text: str) -> int:
+        return self.vocab.setdefault(text, len(self.vocab) + 10)
+
+    async def info(self) -> ModelInfo:
+        return ModelInfo(name=self.name, max_model_len=self.max_model_len)
+
+    async def health(self) -> bool:
+        return True
+
+    async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [self._id(piece) for piece in words(text)]
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
+        self.requests.append(request)
+        if self.replies:
+            reply = self.replies.pop(0)
+        elif self.default is not None:
+            reply = self.default
+        else:
+            raise AssertionError(f"{self.name}: no scripted reply left for request {len(self.requests)}")
+        self.closed_early.append(True)
+        slot = len(self.closed_early) - 1
+        p1 = (1 + reply.margin) / 2
+        top = {"a": _log(p1), "b": _log(1 - p1)}
+        produced = 0
+        for text in reply.tokens[: request.max_tokens]:
+            if reply.fail_after is not None and produced >= reply.fail_after:
+                raise reply.error or BackendError("scripted failure", url=self.url)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            produced += 1
+            yield StreamChunk(text=text, tokens=[Token(text=text, id=self._id(text), top_logprobs=top)])
+        truncated = len(reply.tokens) > request.max_tokens
+        self.closed_early[slot] = False
+        yield StreamEnd(
+            finish_reason="length" if truncated else reply.finish_reason,
+            completion_tokens=produced,
+        )
+
+    async def score(self, prompt: str | list[int], top_k: int = 20) -> PromptScores:
+        pieces = words(prompt) if isinstance(prompt, str) else [str(i) for i in prompt]
+        tops: list[dict[str, float] | None] = [None] + [{"1": _log(0.7), "2": _log(0.2)} for _ in pieces[1:]]
+        return PromptScores(token_ids=[self._id(p) for p in pieces], top_logprobs=tops, tokens=pieces)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _log(p: float) -> float:
+    import math
+
+    return math.log(max(p, 1e-12))

@@ -1,0 +1,116 @@
+"""What every sub-command shares: server flags, profile resolution, servers up, clean failures."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from relaychat.backends.vllm import VLLMBackend
+from relaychat.config import Settings
+from relaychat.core.cueset import CueSetError, load_cue_set
+from relaychat.core.events import Role
+from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
+from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
+
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """Bad input or an unusable environment: printed as one clear message, exit code 2."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def add_profile_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("servers")
+    group.add_argument(
+        "--profile",
+        metavar="NAME|FILE",
+        help=f"model pair: a built-in ({', '.join(builtin_names())}) or a profile TOML file",
+    )
+    group.add_argument("--large-url", metavar="URL", help="large model's server, e.g. http://127.0.0.1:8000")
+    group.add_argument("--small-url", metavar="URL", help="small model's server")
+    group.add_argument(
+        "--no-autostart",
+        action="store_true",
+        help="never start the bundled CPU servers; fail if they are down",
+    )
+
+
+def add_cue_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cues", metavar="FILE", help="cue-set file (JSON/TOML with a `cues` list) to use")
+
+
+def resolve_profile(args: argparse.Namespace, settings: Settings) -> PairProfile:
+    name = getattr(args, "profile", None) or settings.profile
+    try:
+        profile = load_profile(name)
+    except ProfileError as exc:
+        raise UserError(str(exc)) from exc
+    large = getattr(args, "large_url", None) or settings.large_url
+    small = getattr(args, "small_url", None) or settings.small_url
+    profile = profile.with_urls(large, small)
+    cue_file = getattr(args, "cues", None) or settings.cues_file or profile.cue_file
+    if cue_file:
+        try:
+            profile = profile.model_copy(update={"cues": load_cue_set(cue_file).cues, "cue_file": str(cue_file)})
+        except CueSetError as exc:
+            raise UserError(str(exc)) from exc
+    return profile
+
+
+def roles_needed(mode: str) -> list[Role]:
+    return ["large", "small"] if mode == "relay" else [mode]  # type: ignore[list-item]
+
+
+@contextmanager
+def servers_up(
+    profile: PairProfile, *, autostart: bool = True, console: Console = err_console
+) -> Iterator[None]:
+    """Make sure the profile's servers answer; start the bundled CPU pair when allowed and needed."""
+    down = [role for role in ("large", "small") if not is_healthy(profile.spec(role).url)]  # type: ignore[arg-type]
+    if not down:
+        yield
+        return
+    if not (autostart and profile_is_local(profile)):
+        urls = ", ".join(f"{r} at {profile.spec(r).url}" for r in down)  # type: ignore[arg-type]
+        hint = (
+            "start them with `relaychat serve --profile " + profile.name + "`"
+            if profile_is_local(profile)
+            else "start them (see launch/) or point --large-url/--small-url at running servers"
+        )
+        raise UserError(f"no server answers for the {urls}: {hint}")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting the CPU demo servers", total=1.0)
+
+        def progress(message: str, fraction: float | None) -> None:
+            bar.update(task, description=message, completed=fraction or 0.0)
+
+        try:
+            with running_servers(profile, progress, log=lambda m: bar.console.print(m)):
+                bar.stop()
+                yield
+        except ServeError as exc:
+            raise UserError(str(exc)) from exc
+
+
+def make_backends(profile: PairProfile) -> dict[Role, VLLMBackend]:
+    return {
+        "large": VLLMBackend(profile.large.url, model=profile.large.served_name),
+        "small": VLLMBackend(profile.small.url, model=profile.small.served_name),
+    }

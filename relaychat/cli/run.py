@@ -1,0 +1,136 @@
+"""`relaychat run`: one generation, streamed to the terminal coloured by model, or as JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.text import Text
+
+from relaychat.cli.common import (
+    UserError,
+    add_cue_args,
+    add_profile_args,
+    make_backends,
+    resolve_profile,
+    servers_up,
+)
+from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
+from relaychat.config import Settings
+from relaychat.core.controller import RelayController, RelayOptions
+from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunStarted, StageChanged, TokenDelta
+from relaychat.core.trace import recorded
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {number}")
+    return number
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "run",
+        help="one generation, streamed to the terminal",
+        description="Answer one question with the relay (or one model) and print a summary. "
+        "Every run is saved as a JSONL trace that `relaychat replay` can play back.",
+        epilog='example: relaychat run --max-tokens 300 "What is 12% of 250?"',
+    )
+    parser.add_argument("question", nargs="?", help="the question; '-' or nothing reads standard input")
+    parser.add_argument("--mode", choices=["relay", "large", "small"], help="relay (default) or one model alone")
+    parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget, reasoning + answer")
+    parser.add_argument("--answer-model", choices=["large", "small"], help="who writes the answer (default: small)")
+    parser.add_argument("--seed", type=int, help="sampling seed (default: the profile's)")
+    parser.add_argument("--json", action="store_true", help="write one JSON event per line to stdout")
+    parser.add_argument("--trace", type=Path, metavar="FILE", help="where to save the trace (default: data dir)")
+    add_cue_args(parser)
+    add_profile_args(parser)
+    parser.set_defaults(func=cmd_run)
+
+
+def read_question(arg: str | None) -> str:
+    if arg and arg != "-":
+        question = arg
+    elif not sys.stdin.isatty():
+        question = sys.stdin.read()
+    else:
+        raise UserError('no question given: relaychat run "your question" (or pipe it on standard input)')
+    if not question.strip():
+        raise UserError("the question is empty")
+    return question.strip()
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    question = read_question(args.question)
+    profile = resolve_profile(args, settings)
+    options = RelayOptions(
+        mode=args.mode or settings.mode,
+        max_tokens=args.max_tokens or settings.max_tokens,
+        answer_model=args.answer_model or settings.answer_model,
+        seed=args.seed if args.seed is not None else settings.seed,
+    )
+    budget = options.max_tokens or profile.max_tokens
+    if budget < 8:
+        raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
+    with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
+        return asyncio.run(_run(profile, options, question, args))
+
+
+async def _run(profile, options: RelayOptions, question: str, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    backends = make_backends(profile)
+    controller = RelayController(profile, backends, options)
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False)
+    final: RelayEvent | None = None
+    trace_path: Path | None = None
+    try:
+        async for event, trace_path in recorded(controller.run([{"role": "user", "content": question}]), path=args.trace):
+            if args.json:
+                sys.stdout.write(event.model_dump_json() + "\n")
+                sys.stdout.flush()
+            else:
+                _show(out, event)
+            if isinstance(event, (RunFinished, RunFailed)):
+                final = event
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
+    if args.json:
+        if isinstance(final, RunFailed):
+            err.print(f"[bold red]error:[/] {final.error.message}")
+        return 1 if isinstance(final, RunFailed) else 0
+    out.print()
+    if isinstance(final, (RunFinished, RunFailed)):
+        Console(highlight=False).print(summary_table(final.summary))
+    if isinstance(final, RunFailed):
+        err.print(f"[bold red]error:[/] {final.error.message}")
+    if trace_path:
+        err.print(f"[dim]trace saved to {trace_path}[/]")
+    return 1 if isinstance(final, RunFailed) else 0
+
+
+def _show(out: Console, event: RelayEvent) -> None:
+    if isinstance(event, RunStarted):
+        out.print(
+            Text.assemble(
+                ("large ", LARGE_STYLE), (event.large_model or "-", "bold"), "   ",
+                ("small ", SMALL_STYLE), (event.small_model or "-", "bold"),
+                f"   mode {event.mode}, budget {event.max_tokens} tokens",
+            )
+        )
+        out.print(Rule("reasoning", style="dim"))
+    elif isinstance(event, TokenDelta):
+        out.print(Text(event.text, style=LARGE_STYLE if event.model == "large" else SMALL_STYLE), end="")
+    elif isinstance(event, StageChanged) and event.stage == "answer":
+        if event.inserted_text:
+            out.print(Text(event.inserted_text, style="dim"), end="")
+        out.print()
+        out.print(Rule("answer", style="dim"))

@@ -1,0 +1,478 @@
+"""The RelayGen state machine (RELAYGEN.md section 2) as an async generator of typed events.
+
+One generation is one shared sequence of tokens that both models continue in turn:
+
+    prompt | large ... cue -> small ... sentence end -> large ... | reasoning end | answer model
+
+Cut points are decided here, on the token stream, never by server-side substring stops: a cue counts
+only at word boundaries (`CueMatcher`), a sentence ends only where `sentence_end` says so, and every
+handoff falls on a whole-token boundary of the model that wrote it. Tokens streamed past a cut (the
+look-ahead that confirms a boundary) are dropped and counted as `discarded_tokens`; closing the
+stream aborts the request on the server.
+
+Each model's prompt is rendered once per generation; continuations only append the shared sequence,
+as token ids when both models share a tokenizer, else as text.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
+from relaychat.backends.errors import BackendError
+from relaychat.core.cues import CueMatcher, sentence_end
+from relaychat.core.events import (
+    CueHit,
+    ErrorInfo,
+    Mode,
+    RelayEvent,
+    Role,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SegmentEnded,
+    SegmentEndReason,
+    SegmentStarted,
+    SegmentTrigger,
+    Stage,
+    StageChanged,
+    Switch,
+    TokenDelta,
+)
+from relaychat.core.margin import margin_from_logprobs
+from relaychat.core.profile import PairProfile
+from relaychat.core.prompt import Message, render_prefix
+from relaychat.core.summary import SummaryBuilder
+
+_CONTEXT_SLACK = 8  # tokens kept free below the server's context limit (estimates in text mode)
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """Per-generation settings; None means "the profile's value"."""
+
+    mode: Mode = "relay"
+    max_tokens: int | None = None
+    answer_reserve: int | None = None
+    answer_model: Role | None = None
+    cues: tuple[str, ...] | None = None
+    seed: int | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class _Sequence:
+    """What has been generated so far, shared by both models."""
+
+    parts: list[str] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    tokens: int = 0
+    tail: str = ""  # the last characters, for word-boundary look-behind
+
+    def extend(self, text: str, ids: list[int], count: int) -> None:
+        self.parts.append(text)
+        self.ids.extend(ids)
+        self.tokens += count
+        self.tail = (self.tail + text)[-64:]
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@dataclass
+class _Cut:
+    index: int  # last kept token
+    reason: SegmentEndReason
+    cue: str | None = None
+    cue_offset: int | None = None
+
+
+@dataclass
+class _SegmentOutcome:
+    reason: SegmentEndReason
+    kept: int
+    cue: str | None = None
+    stage_changed_in_stream: bool = False
+
+
+class RelayController:
+    """Runs one generation at a time over a large and a small backend."""
+
+    def __init__(
+        self,
+        profile: PairProfile,
+        backends: Mapping[Role, Backend],
+        options: RelayOptions | None = None,
+    ) -> None:
+        self.profile = profile
+        self.backends = dict(backends)
+        self.options = options or RelayOptions()
+        opts = self.options
+        self.mode: Mode = opts.mode
+        self.max_tokens = opts.max_tokens or profile.max_tokens
+        reserve = opts.answer_reserve if opts.answer_reserve is not None else profile.answer_reserve
+        # Keep the reserve proportionate when a small budget is asked for on a big-budget profile.
+        self.answer_reserve = min(reserve, self.max_tokens // 4) if opts.answer_reserve is None else reserve
+        if self.answer_reserve >= self.max_tokens:
+            raise ValueError("the answer reserve must be smaller than the token budget")
+        if self.mode == "relay":
+            self.answer_model: Role = opts.answer_model or profile.answer_model
+        else:
+            self.answer_model = self.mode  # type: ignore[assignment]
+        cues = list(opts.cues) if opts.cues is not None else list(profile.cues)
+        self.cues = cues if self.mode == "relay" else []
+        self.matcher = CueMatcher.of(self.cues)
+        self.seed = opts.seed if opts.seed is not None else profile.seed
+        self.marker = profile.reasoning_end
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _roles(self) -> list[Role]:
+        return ["large", "small"] if self.mode == "relay" else [self.mode]  # type: ignore[list-item]
+
+    def _request_seed(self, index: int) -> int | None:
+        return None if self.seed is None else (self.seed * 1_000_003 + index) % 2**31
+
+    # -- the generation -------------------------------------------------------------------------
+
+    async def run(self, conversation: list[Message]) -> AsyncIterator[RelayEvent]:
+        """Generate one reply to `conversation` (which ends with the user's question)."""
+        t0 = time.perf_counter()
+        self._clock = lambda: time.perf_counter() - t0
+        builder = SummaryBuilder(self.mode, self.profile.name)
+        self._builder = builder
+        self._seq = _Sequence()
+        self._index = 0
+        self._last_token_t: float | None = None
+        self._prefix_text: dict[Role, str] = {}
+        self._prefix_ids: dict[Role, list[int]] = {}
+        run_id = self.options.run_id or uuid.uuid4().hex[:12]
+        roles = self._roles()
+        handoff = "token_ids" if self.profile.shared_tokenizer and self.mode == "relay" else "text"
+        self._handoff = handoff
+
+        def emit(event: RelayEvent) -> RelayEvent:
+            builder.add(event)
+            return event
+
+        try:
+            for role in roles:
+                self._prefix_text[role] = render_prefix(self.profile.spec(role).prompt, conversation)
+            names = {r: "" for r in ("large", "small")}
+            self._max_len: dict[Role, int | None] = {}
+            for role in roles:
+                info = await self.backends[role].info()
+                names[role] = info.name
+                self._max_len[role] = info.max_model_len
+            if handoff == "token_ids":
+                await self._tokenize_prefixes(roles)
+            yield emit(
+                RunStarted(
+                    t=self._clock(),
+                    run_id=run_id,
+                    mode=self.mode,
+                    profile=self.profile.name,
+                    large_model=names["large"],
+                    small_model=names["small"],
+                    answer_model=self.answer_model,
+                    messages=conversation,
+                    max_tokens=self.max_tokens,
+                    cues=self.cues,
+                    handoff=handoff,  # type: ignore[arg-type]
+                )
+            )
+            yield emit(StageChanged(t=self._clock(), stage="reasoning"))
+            async for event in self._reasoning_stage():
+                yield emit(event)
+            if not self._in_answer:
+                async for event in self._answer_stage():
+                    yield emit(event)
+            yield RunFinished(t=self._clock(), summary=builder.result())
+        except BackendError as exc:
+            role = self._role_of(exc)
+            yield RunFailed(
+                t=self._clock(),
+                error=ErrorInfo(kind=exc.kind, message=str(exc), model=role, status=exc.status),
+                summary=builder.result(),
+            )
+
+    def _role_of(self, exc: BackendError) -> Role | None:
+        for role, backend in self.backends.items():
+            if exc.url and exc.url.rstrip("/") == backend.url.rstrip("/"):
+                return role
+        return None
+
+    async def _tokenize_prefixes(self, roles: list[Role]) -> None:
+        by_text: dict[tuple[str, bool], list[int]] = {}
+        for role in roles:
+            fmt = self.profile.spec(role).prompt
+            key = (self._prefix_text[role], fmt.add_special_tokens)
+            if key not in by_text:
+                by_text[key] = await self.backends[role].tokenize(key[0], add_special_tokens=key[1])
+            self._prefix_ids[role] = by_text[key]
+
+    def _prompt(self, role: Role) -> str | list[int]:
+        if self._handoff == "token_ids":
+            return self._prefix_ids[role] + self._seq.ids
+        return self._prefix_text[role] + self._seq.text
+
+    def _prompt_len_estimate(self, role: Role, prompt: str | list[int]) -> int | None:
+        if isinstance(prompt, list):
+            return len(prompt)
+        known = self._prefix_ids.get(role)
+        return len(known) + self._seq.tokens if known is not None else None
+
+    async def _reasoning_stage(self) -> AsyncIterator[RelayEvent]:
+        self._in_answer = False
+        reasoning_budget = self.max_tokens - self.answer_reserve
+        active: Role = "large" if self.mode == "relay" else self.mode  # type: ignore[assignment]
+        trigger: SegmentTrigger = "start"
+        cue: str | None = None
+        while True:
+            left = reasoning_budget - self._seq.tokens
+            if left <= 0:
+                async for event in self._append_marker("reasoning_budget"):
+                    yield event
+                return
+            if self.mode != "relay":
+                detect, limit, min_tokens = "none", self.max_tokens - self._seq.tokens, 0
+            elif active == "large":
+                detect, limit, min_tokens = "cue", left, self.profile.min_tokens
+            else:
+                detect, limit, min_tokens = "sentence", min(left, self.profile.small_max_tokens), 0
+            outcome = _SegmentOutcome(reason="eos", kept=0)
+            async for event in self._segment(active, "reasoning", trigger, cue, limit, min_tokens, detect, outcome):
+                yield event
+            if outcome.stage_changed_in_stream:
+                self._in_answer = True
+                return
+            if outcome.reason == "reasoning_end":
+                yield StageChanged(t=self._clock(), stage="answer")
+                return
+            if outcome.reason in ("eos", "reasoning_budget", "length") or (outcome.kept == 0 and detect == "cue"):
+                reason = "reasoning_budget" if outcome.reason == "length" else outcome.reason
+                async for event in self._append_marker(reason):
+                    yield event
+                return
+            if self.mode != "relay":
+                continue  # a single-model stream ended without a cut: keep writing
+            other: Role = "small" if active == "large" else "large"
+            yield Switch(t=self._clock(), from_model=active, to_model=other, reason=outcome.reason, cue=outcome.cue)
+            trigger = "cue" if outcome.reason == "cue" else outcome.reason  # type: ignore[assignment]
+            cue = outcome.cue
+            active = other
+
+    async def _append_marker(self, reason: SegmentEndReason) -> AsyncIterator[RelayEvent]:
+        """End the reasoning for the model: budget spent or end of text without the marker."""
+        tail = self._seq.tail
+        text = ("" if tail.endswith("\n") or not tail else "\n") + self.marker + "\n\n"
+        ids: list[int] = []
+        if self._handoff == "token_ids":
+            ids = await self.backends[self.answer_model].tokenize(text, add_special_tokens=False)
+        self._seq.extend(text, ids, 0)
+        yield StageChanged(t=self._clock(), stage="answer", appended_marker=True, inserted_text=text)
+
+    async def _answer_stage(self) -> AsyncIterator[RelayEvent]:
+        role = self.answer_model
+        trigger: SegmentTrigger = "reasoning_end"
+        while True:
+            left = self.max_tokens - self._seq.tokens
+            if left <= 0:
+                return
+            outcome = _SegmentOutcome(reason="eos", kept=0)
+            async for event in self._segment(role, "answer", trigger, None, left, 0, "none", outcome):
+                yield event
+            if outcome.reason != "length" or outcome.kept == 0:
+                return
+            trigger = "resume"  # the request hit the server's context cap, not the budget: go on
+
+    async def _segment(
+        self,
+        role: Role,
+        stage: Stage,
+        trigger: SegmentTrigger,
+        cue: str | None,
+        limit: int,
+        min_tokens: int,
+        detect: str,
+        outcome: _SegmentOutcome,
+    ) -> AsyncIterator[RelayEvent]:
+        index = self._index
+        self._index += 1
+        prompt = self._prompt(role)
+        prompt_len = self._prompt_len_estimate(role, prompt)
+        max_len = self._max_len.get(role)
+        if max_len and prompt_len is not None:
+            limit = min(limit, max_len - prompt_len - _CONTEXT_SLACK)
+        if limit <= 0:
+            outcome.reason, outcome.kept = "length", 0
+            return
+        spec = self.profile.spec(role)
+        request = CompletionRequest(
+            prompt=prompt,
+            max_tokens=limit,
+            min_tokens=min(min_tokens, limit),
+            logprobs=2,
+            temperature=spec.sampling.temperature,
+            top_p=spec.sampling.top_p,
+            top_k=spec.sampling.top_k,
+            seed=self._request_seed(index),
+            add_special_tokens=spec.prompt.add_special_tokens if isinstance(prompt, str) else False,
+        )
+        yield SegmentStarted(
+            t=self._clock(),
+            index=index,
+            model=role,
+            stage=stage,
+            trigger=trigger,
+            cue=cue,
+            prompt_tokens=prompt_len,
+        )
+        sent = self._clock()
+        context = self._seq.tail
+        base = len(context)
+        text = context
+        tokens: list[Token] = []
+        ends: list[int] = []
+        emitted = 0
+        cut: _Cut | None = None
+        in_stream_answer_from: int | None = None  # single-model mode: first answer token
+        end_texts = spec.prompt.end_texts
+        scan = base
+        ignore_before = base
+        first_t: float | None = None
+        last_t: float | None = None
+        end = StreamEnd()
+        reasoning_budget = self.max_tokens - self.answer_reserve
+        try:
+            async with aclosing(self.backends[role].stream(request)) as stream:
+                async for item in stream:
+                    if isinstance(item, StreamEnd):
+                        end = item
+                        break
+                    if not item.tokens:
+                        continue
+                    now = self._clock()
+                    first_t = now if first_t is None else first_t
+                    last_t = now
+                    for token in item.tokens:
+                        before = len(text)
+                        tokens.append(token)
+                        text += token.text
+                        ends.append(len(text))
+                        if cut is not None:
+                            continue
+                        i = len(tokens) - 1
+                        if end_texts:
+                            done = _find_any(text, end_texts, max(base, before - max(map(len, end_texts)) + 1))
+                            if done is not None:
+                                # Keep whole tokens that end before the end text; drop the rest.
+                                cut = _Cut(bisect.bisect_left(ends, done + 1) - 1, "eos")
+                                continue
+                        if stage == "reasoning" and in_stream_answer_from is None:
+                            found = text.find(self.marker, max(base, before - len(self.marker) + 1))
+                            if found >= 0:
+                                if detect == "none" and self.answer_model == role:
+                                    in_stream_answer_from = i + 1
+                                else:
+                                    cut = _Cut(i, "reasoning_end")
+                                continue
+                            if detect == "none" and self._seq.tokens + i + 1 >= reasoning_budget:
+                                cut = _Cut(i, "reasoning_budget")
+                                continue
+                        if detect == "cue":
+                            start = max(scan, ignore_before)
+                            while (m := self.matcher.first_confirmed(text, start)) is not None:
+                                j = bisect.bisect_right(ends, m.end - 1)
+                                if j + 1 >= min_tokens:
+                                    cut = _Cut(j, "cue", m.cue, len(self._seq.text) + m.start - base)
+                                    break
+                                ignore_before = start = m.end  # inside min_tokens: not a switch
+                            scan = max(base, len(text) - self.matcher.max_len - 1)
+                        elif detect == "sentence":
+                            position = sentence_end(text, max(base, before - 2))
+                            if position is not None:
+                                cut = _Cut(bisect.bisect_right(ends, position - 1), "sentence_end")
+                    if cut is not None:
+                        cut.index = max(cut.index, emitted - 1)  # never take back what was shown
+                    upto = len(tokens) if cut is None else cut.index + 1
+                    if in_stream_answer_from is not None and emitted < in_stream_answer_from <= upto:
+                        yield self._delta(role, index, "reasoning", tokens[emitted:in_stream_answer_from])
+                        emitted = in_stream_answer_from
+                        self._record(tokens[:in_stream_answer_from], text[base : ends[in_stream_answer_from - 1]])
+                        yield StageChanged(t=self._clock(), stage="answer")
+                        stage_base = ends[in_stream_answer_from - 1]
+                    if upto > emitted:
+                        delta_stage: Stage = "answer" if in_stream_answer_from is not None else stage
+                        yield self._delta(role, index, delta_stage, tokens[emitted:upto])
+                        emitted = upto
+                    if cut is not None:
+                        break
+        except BackendError:
+            outcome.reason = "error"
+            raise
+        kept = emitted
+        answer_start = in_stream_answer_from or 0
+        if in_stream_answer_from is not None:
+            self._record(tokens[answer_start:kept], text[stage_base : ends[kept - 1]] if kept > answer_start else "")
+        else:
+            self._record(tokens[:kept], text[base : ends[kept - 1]] if kept else "")
+        if cut is not None:
+            reason: SegmentEndReason = cut.reason
+        elif end.finish_reason == "length":
+            if in_stream_answer_from is not None or stage == "answer":
+                reason = "length"
+            elif self._seq.tokens >= reasoning_budget:
+                reason = "reasoning_budget"
+            else:
+                reason = "small_limit"
+        else:
+            reason = "eos"
+        if cut is not None and cut.cue is not None:
+            yield CueHit(t=self._clock(), cue=cut.cue, segment=index, offset=cut.cue_offset or 0)
+        gap = first_t - self._last_token_t if first_t is not None and self._last_token_t is not None else None
+        if last_t is not None:
+            self._last_token_t = last_t
+        outcome.reason, outcome.kept, outcome.cue = reason, kept, cut.cue if cut else None
+        outcome.stage_changed_in_stream = in_stream_answer_from is not None
+        yield SegmentEnded(
+            t=self._clock(),
+            index=index,
+            model=role,
+            stage=stage,
+            reason=reason,
+            tokens=kept,
+            discarded_tokens=len(tokens) - kept,
+            ttft_s=None if first_t is None else first_t - sent,
+            first_token_t=first_t,
+            last_token_t=last_t,
+            gap_s=gap,
+        )
+
+    def _record(self, tokens: list[Token], text: str) -> None:
+        ids = [t.id for t in tokens if t.id is not None]
+        self._seq.extend(text, ids, len(tokens))
+
+    def _delta(self, role: Role, segment: int, stage: Stage, tokens: list[Token]) -> TokenDelta:
+        return TokenDelta(
+            t=self._clock(),
+            model=role,
+            segment=segment,
+            stage=stage,
+            text="".join(t.text for t in tokens),
+            token_ids=[t.id for t in tokens if t.id is not None],
+            margins=[
+                margin_from_logprobs(t.top_logprobs.values()) if t.top_logprobs else None for t in tokens
+            ],
+        )
+
+
+def _find_any(text: str, needles: list[str], start: int) -> int | None:
+    found = [p for p in (text.find(n, start) for n in needles) if p >= 0]
+    return min(found) if found else None

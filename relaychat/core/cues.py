@@ -1,0 +1,130 @@
+"""Switch cues matched at word boundaries: one matcher for the runtime and for calibration.
+
+The reference matched raw substrings, so `now` fired inside "know", `Any` inside "Anyway" and `Other`
+inside "Otherwise". Here a cue matches only when the character before it is not part of a word and,
+unless the cue itself ends in punctuation or a space, neither is the character after it. A cue with a
+trailing space (`So `) means "the word So followed by white space"; the space is not part of the handoff.
+
+Streaming needs to know when a match is *confirmed*: "Now" at the end of the text may still become
+"Nowhere", so it waits for the next character. Offline (calibration) the end of a text is a boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+# Characters that continue a word: "Now's", "double-check", "x_1" are single words for matching.
+WORD_CHARS = r"\w'’\-"
+_WORD = re.compile(f"[{WORD_CHARS}]")
+
+
+def is_word_char(char: str) -> bool:
+    return bool(_WORD.fullmatch(char))
+
+
+@dataclass(frozen=True)
+class CueMatch:
+    cue: str
+    start: int
+    end: int  # end of the cue's word or punctuation; a trailing-space cue's space is excluded
+
+
+@dataclass(frozen=True)
+class CueMatcher:
+    """Finds cue occurrences in text, longest cue first at any position."""
+
+    cues: tuple[str, ...]
+
+    @classmethod
+    def of(cls, cues: list[str] | tuple[str, ...]) -> CueMatcher:
+        return cls(tuple(dict.fromkeys(c for c in cues if c.strip())))
+
+    @cached_property
+    def max_len(self) -> int:
+        return max((len(c) for c in self.cues), default=0)
+
+    def _pattern(self, final: bool) -> re.Pattern[str] | None:
+        if not self.cues:
+            return None
+        # A following character must exist while streaming; at the end of a finished text, it need not.
+        end = "" if not final else "|$"
+        alternatives = []
+        for cue in sorted(self.cues, key=len, reverse=True):
+            core = cue.rstrip()
+            if core != cue:  # "So ": the word, then white space (not consumed)
+                tail = rf"(?=\s{end})" if final else r"(?=\s)"
+            elif is_word_char(core[-1]):
+                tail = rf"(?=[^{WORD_CHARS}]{end})"
+            else:
+                tail = ""
+            lead = rf"(?<![{WORD_CHARS}])" if is_word_char(core[0]) else ""
+            alternatives.append(f"(?P<c{len(alternatives)}>{lead}{re.escape(core)}{tail})")
+        return re.compile("|".join(alternatives))
+
+    @cached_property
+    def _streaming(self) -> re.Pattern[str] | None:
+        return self._pattern(final=False)
+
+    @cached_property
+    def _final(self) -> re.Pattern[str] | None:
+        return self._pattern(final=True)
+
+    @cached_property
+    def _by_group(self) -> dict[str, str]:
+        ordered = sorted(self.cues, key=len, reverse=True)
+        return {f"c{i}": cue for i, cue in enumerate(ordered)}
+
+    def _match(self, m: re.Match[str]) -> CueMatch:
+        group = m.lastgroup
+        assert group is not None
+        return CueMatch(self._by_group[group], m.start(), m.end())
+
+    def first_confirmed(self, text: str, start: int = 0) -> CueMatch | None:
+        """The first cue starting at or after `start` whose right boundary has been seen."""
+        if self._streaming is None:
+            return None
+        m = self._streaming.search(text, start)
+        return self._match(m) if m else None
+
+    def find_all(self, text: str) -> list[CueMatch]:
+        """Every occurrence in a finished text (end of text counts as a boundary)."""
+        if self._final is None:
+            return []
+        return [self._match(m) for m in self._final.finditer(text)]
+
+
+# Words whose trailing period does not end a sentence.
+ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs cf approx resp eq eqs fig figs dr mr mrs ms prof al".split()
+)
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\n")
+_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_LIST_ITEM = re.compile(r"[ \t]*(?:\d+|[A-Za-z])")
+_LOOKBACK = 24  # enough for the longest abbreviation or list marker; keeps checks O(1) per end
+
+
+def sentence_end(text: str, start: int = 0) -> int | None:
+    """Position just after the first confirmed sentence end at or after `start`, else None.
+
+    A sentence ends at `.`, `!` or `?` followed by white space, or at a blank line. Not at a decimal
+    point ("3.5": no space follows), not after an abbreviation ("e.g. x"), not after a list marker
+    ("\\n2. "), not at a factorial ("5! = 120").
+    """
+    for m in _SENTENCE_END.finditer(text, start):
+        char = m.group()
+        window_start = max(0, m.start() - _LOOKBACK)
+        before = text[window_start : m.start()]
+        if char == ".":
+            word = _WORD_BEFORE.search(before)
+            if word and word.group(1).lower().rstrip(".") in ABBREVIATIONS:
+                continue
+            line_start = before.rfind("\n")
+            at_line_start = line_start >= 0 or window_start == 0
+            if at_line_start and _LIST_ITEM.fullmatch(before[line_start + 1 :]):
+                continue
+        elif char == "!" and before[-1:].isdigit():
+            continue
+        return m.end()
+    return None

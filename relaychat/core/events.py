@@ -1,0 +1,199 @@
+"""The typed events of one relay generation: the only thing front ends ever see of the core.
+
+Every event is a pydantic model with a literal `type`, so a JSONL line round-trips through
+`parse_event` and a saved trace replays exactly as it was streamed. Times (`t`) are seconds since
+the run started, which is what replay needs and what keeps traces comparable across machines.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Role = Literal["large", "small"]
+Mode = Literal["relay", "large", "small"]
+Stage = Literal["reasoning", "answer"]
+SegmentTrigger = Literal["start", "cue", "sentence_end", "small_limit", "reasoning_end", "resume"]
+SegmentEndReason = Literal[
+    "cue",  # the large model wrote a switch cue
+    "sentence_end",  # the small model finished its sentence
+    "small_limit",  # the small model ran past its per-turn cap without ending a sentence
+    "reasoning_end",  # the reasoning marker (e.g. </think>) was written
+    "reasoning_budget",  # the reasoning budget ran out; the marker was appended
+    "eos",  # the model ended its text
+    "length",  # the answer used up the whole budget
+    "cancelled",
+    "error",
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    t: float = Field(description="seconds since the run started")
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    run_id: str
+    mode: Mode
+    profile: str
+    large_model: str
+    small_model: str
+    answer_model: Role
+    messages: list[dict[str, str]]
+    max_tokens: int
+    cues: list[str]
+    handoff: Literal["token_ids", "text"]
+    cue_detection: Literal["client", "server"] = "client"
+
+
+class StageChanged(_Event):
+    type: Literal["stage"] = "stage"
+    stage: Stage
+    appended_marker: bool = Field(False, description="the marker was added by the relay, not written")
+    inserted_text: str = Field("", description="text the relay appended to the reasoning (the marker)")
+
+
+class SegmentStarted(_Event):
+    type: Literal["segment_start"] = "segment_start"
+    index: int
+    model: Role
+    stage: Stage
+    trigger: SegmentTrigger
+    cue: str | None = None
+    prompt_tokens: int | None = Field(None, description="prompt length when the prompt is token ids")
+
+
+class TokenDelta(_Event):
+    """One streamed chunk: usually one token, sometimes several."""
+
+    type: Literal["token"] = "token"
+    model: Role
+    segment: int
+    stage: Stage
+    text: str
+    token_ids: list[int] = Field(default_factory=list)
+    margins: list[float | None] = Field(
+        default_factory=list, description="p1 - p2 per token; None where the server sent no top-k"
+    )
+
+
+class CueHit(_Event):
+    type: Literal["cue_hit"] = "cue_hit"
+    cue: str
+    segment: int
+    offset: int = Field(description="character offset of the cue in the reasoning text")
+
+
+class Switch(_Event):
+    type: Literal["switch"] = "switch"
+    from_model: Role
+    to_model: Role
+    reason: SegmentEndReason
+    cue: str | None = None
+
+
+class SegmentEnded(_Event):
+    type: Literal["segment_end"] = "segment_end"
+    index: int
+    model: Role
+    stage: Stage
+    reason: SegmentEndReason
+    tokens: int = Field(description="tokens kept in the output")
+    discarded_tokens: int = Field(0, description="tokens generated past a cut and dropped")
+    ttft_s: float | None = Field(None, description="request sent -> first token")
+    first_token_t: float | None = None
+    last_token_t: float | None = None
+    gap_s: float | None = Field(None, description="previous segment's last token -> this first token")
+
+
+class ModelStats(BaseModel):
+    """Per-model accounting of one run."""
+
+    tokens: int = 0
+    reasoning_tokens: int = 0
+    answer_tokens: int = 0
+    discarded_tokens: int = 0
+    segments: int = 0
+    requests: int = 0
+    decode_s: float = Field(0.0, description="time between first and last token, summed over segments")
+    ttft_s: list[float] = Field(default_factory=list)
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        """Streaming decode rate: tokens after the first of each segment over the decode time."""
+        steps = self.tokens + self.discarded_tokens - self.segments
+        return steps / self.decode_s if self.decode_s > 0 and steps > 0 else None
+
+
+class RunSummary(BaseModel):
+    mode: Mode
+    profile: str
+    reasoning: str = ""
+    answer: str = ""
+    large: ModelStats = Field(default_factory=ModelStats)
+    small: ModelStats = Field(default_factory=ModelStats)
+    switches: int = 0
+    cue_hits: dict[str, int] = Field(default_factory=dict)
+    wall_s: float = 0.0
+    ttft_s: float | None = None
+    switch_gaps_s: list[float] = Field(default_factory=list)
+    reasoning_ended_by: Literal["marker", "budget", "eos", "none"] = "none"
+    finish_reason: SegmentEndReason | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.large.tokens + self.small.tokens
+
+    @property
+    def large_share(self) -> float | None:
+        return self.large.tokens / self.total_tokens if self.total_tokens else None
+
+    def stats(self, role: Role) -> ModelStats:
+        return self.large if role == "large" else self.small
+
+
+class RunFinished(_Event):
+    type: Literal["finished"] = "finished"
+    summary: RunSummary
+
+
+class ErrorInfo(BaseModel):
+    kind: str = Field(description="connection, timeout, http, protocol, cancelled, internal")
+    message: str
+    model: Role | None = None
+    status: int | None = None
+
+
+class RunFailed(_Event):
+    type: Literal["failed"] = "failed"
+    error: ErrorInfo
+    summary: RunSummary = Field(description="what was generated before the failure")
+
+
+RelayEvent = Annotated[
+    Union[
+        RunStarted,
+        StageChanged,
+        SegmentStarted,
+        TokenDelta,
+        CueHit,
+        Switch,
+        SegmentEnded,
+        RunFinished,
+        RunFailed,
+    ],
+    Field(discriminator="type"),
+]
+
+_adapter: TypeAdapter[RelayEvent] = TypeAdapter(RelayEvent)
+
+
+def parse_event(line: str | bytes) -> RelayEvent:
+    """Parse one JSONL line back into its event class."""
+    return _adapter.validate_json(line)
+
+
+def dump_event(event: RelayEvent) -> str:
+    return event.model_dump_json()

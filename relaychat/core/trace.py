@@ -1,0 +1,94 @@
+"""Traces: every run saved as JSONL (one event per line), replayable later without any server.
+
+Lines are written as events arrive (line-buffered), so a crash or a failed server leaves a valid
+partial trace behind: everything up to the last event, then the `failed` event when there was one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+
+from pydantic import ValidationError
+
+from relaychat.core.events import RelayEvent, RunStarted, dump_event, parse_event
+from relaychat.paths import traces_dir
+
+
+class TraceError(ValueError):
+    pass
+
+
+def new_trace_path(run_id: str, folder: Path | None = None) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return (folder or traces_dir()) / f"{stamp}-{run_id}.jsonl"
+
+
+class TraceWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("w", encoding="utf-8", buffering=1)
+
+    def write(self, event: RelayEvent) -> None:
+        self._file.write(dump_event(event) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+
+async def recorded(
+    events: AsyncIterator[RelayEvent], folder: Path | None = None, path: Path | None = None
+) -> AsyncIterator[tuple[RelayEvent, Path]]:
+    """Pass events through, saving them to a trace named after the run; yields (event, trace path)."""
+    writer: TraceWriter | None = None
+    try:
+        async for event in events:
+            if writer is None:
+                run_id = event.run_id if isinstance(event, RunStarted) else "run"
+                writer = TraceWriter(path or new_trace_path(run_id, folder))
+            writer.write(event)
+            yield event, writer.path
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def load_trace(path: Path | str) -> list[RelayEvent]:
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"no trace at {path}")
+    events: list[RelayEvent] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                events.append(parse_event(line))
+            except ValidationError as exc:
+                raise TraceError(f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}") from exc
+    if not events:
+        raise TraceError(f"{path} is empty")
+    return events
+
+
+async def replay(events: list[RelayEvent], speed: float = 1.0) -> AsyncIterator[RelayEvent]:
+    """Yield saved events with their original pacing divided by `speed` (0 or inf: no waiting)."""
+    start = time.perf_counter()
+    for event in events:
+        if speed and speed != float("inf"):
+            due = start + event.t / speed
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        yield event

