@@ -37,7 +37,7 @@ def words(text: str) -> list[str]:
     """Split text into word-like tokens (" word", ",", "\\n\\n") the way BPE tokenizers roughly do."""
     import re
 
-    return re.findall(r"\n+| ?[A-Za-z']+| ?\d| ?[^\sA-Za-z\d]| +", text)
+    return re.findall(r"</?think>|\n+| ?[A-Za-z']+| ?\d| ?[^\sA-Za-z\d]| +", text)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
-from relaychat.backends.errors import BackendError
+from relaychat.backends.errors import BackendError, RequestRejected
 from relaychat.core.cues import CueMatcher, sentence_end
 from relaychat.core.events import (
     CueHit,
@@ -116,9 +116,13 @@ class RelayController:
         opts = self.options
         self.mode: Mode = opts.mode
         self.max_tokens = opts.max_tokens or profile.max_tokens
-        reserve = opts.answer_reserve if opts.answer_reserve is not None else profile.answer_reserve
-        # Keep the reserve proportionate when a small budget is asked for on a big-budget profile.
-        self.answer_reserve = min(reserve, self.max_tokens // 4) if opts.answer_reserve is None else reserve
+        if opts.answer_reserve is not None:
+            self.answer_reserve = opts.answer_reserve
+        elif opts.max_tokens is not None:
+            # Keep the reserve proportionate when a small budget is asked of a big-budget profile.
+            self.answer_reserve = min(profile.answer_reserve, self.max_tokens // 4)
+        else:
+            self.answer_reserve = profile.answer_reserve
         if self.answer_reserve >= self.max_tokens:
             raise ValueError("the answer reserve must be smaller than the token budget")
         if self.mode == "relay":
@@ -309,7 +313,14 @@ class RelayController:
         prompt_len = self._prompt_len_estimate(role, prompt)
         max_len = self._max_len.get(role)
         if max_len and prompt_len is not None:
-            limit = min(limit, max_len - prompt_len - _CONTEXT_SLACK)
+            room = max_len - prompt_len - _CONTEXT_SLACK
+            if room <= 0:
+                raise RequestRejected(
+                    f"the prompt ({prompt_len} tokens) fills the {role} server's context ({max_len} tokens): "
+                    f"shorten the conversation or serve the model with a longer --max-model-len",
+                    url=self.backends[role].url,
+                )
+            limit = min(limit, room)
         if limit <= 0:
             outcome.reason, outcome.kept = "length", 0
             return

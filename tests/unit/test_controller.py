@@ -1,0 +1,238 @@
+"""The relay state machine on scripted backends: cuts, handoffs, budgets, stages, failures."""
+
+from __future__ import annotations
+
+from relaychat.backends.errors import ServerUnreachable
+from relaychat.backends.scripted import Reply, ScriptedBackend, words
+from relaychat.core.controller import RelayController, RelayOptions
+from relaychat.core.events import (
+    CueHit,
+    RelayEvent,
+    RunFailed,
+    RunFinished,
+    SegmentEnded,
+    SegmentStarted,
+    StageChanged,
+    Switch,
+    TokenDelta,
+)
+from relaychat.core.profile import PairProfile, load_profile
+from relaychat.core.prompt import render_prefix
+
+QUESTION = [{"role": "user", "content": "What is 2 + 2?"}]
+
+
+def profile(**update: object) -> PairProfile:
+    base = load_profile("qwen3-1.7b-32b").model_copy(
+        update={"max_tokens": 200, "answer_reserve": 40, "shared_tokenizer": False, "small_max_tokens": 30}
+    )
+    return base.model_copy(update=update)
+
+
+def pair() -> tuple[ScriptedBackend, ScriptedBackend]:
+    return ScriptedBackend("http://large", name="L"), ScriptedBackend("http://small", name="S")
+
+
+async def run(p: PairProfile, large: ScriptedBackend, small: ScriptedBackend, **opts: object) -> list[RelayEvent]:
+    controller = RelayController(p, {"large": large, "small": small}, RelayOptions(**opts))  # type: ignore[arg-type]
+    return [event async for event in controller.run(QUESTION)]
+
+
+def of(events: list[RelayEvent], kind: type) -> list:  # type: ignore[type-arg]
+    return [e for e in events if isinstance(e, kind)]
+
+
+async def test_relay_switches_at_cue_and_returns_at_sentence_end() -> None:
+    large, small = pair()
+    large.add("Let me add the numbers. So the", "\n</think>\n\n")
+    small.add(" the sum is 4. Next")
+    small.add(Reply(words("The answer is \\boxed{4}.")))
+    events = await run(profile(), large, small)
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    summary = final.summary
+    assert [e.cue for e in of(events, CueHit)] == ["So "]
+    assert [(s.from_model, s.to_model, s.reason) for s in of(events, Switch)] == [
+        ("large", "small", "cue"),
+        ("small", "large", "sentence_end"),
+    ]
+    ends = of(events, SegmentEnded)
+    assert [(e.model, e.reason, e.tokens, e.discarded_tokens) for e in ends] == [
+        ("large", "cue", 7, 1),  # " the" after " So" confirmed the boundary, then was dropped
+        ("small", "sentence_end", 5, 1),  # " Next" confirmed the sentence end
+        ("large", "reasoning_end", 2, 0),  # "\n", "</think>": the stream is closed right there
+        ("small", "eos", len(words("The answer is \\boxed{4}.")), 0),
+    ]
+    assert summary.reasoning == "Let me add the numbers. So the sum is 4.\n</think>"
+    assert summary.answer == "The answer is \\boxed{4}."
+    assert summary.reasoning_ended_by == "marker"
+    assert summary.large.tokens == 9 and summary.small.tokens == 5 + 9
+    assert summary.cue_hits == {"So ": 1}
+
+
+async def test_every_prompt_extends_the_first_and_holds_only_kept_text() -> None:
+    large, small = pair()
+    large.add("We add two and two. So the", "\n</think>\n\n")
+    small.add(" the sum is 4. Next", "Four.")
+    p = profile()
+    await run(p, large, small)
+    first_large = render_prefix(p.large.prompt, QUESTION)
+    first_small = render_prefix(p.small.prompt, QUESTION)
+    assert [r.prompt for r in large.requests] == [first_large, first_large + "We add two and two. So the sum is 4."]
+    assert [r.prompt for r in small.requests] == [
+        first_small + "We add two and two. So",
+        first_small + "We add two and two. So the sum is 4.\n</think>",
+    ]
+    assert large.closed_early == [True, True] and small.closed_early == [True, False]
+
+
+async def test_token_ids_are_handed_over_when_tokenizers_match() -> None:
+    large, small = pair()
+    large.vocab = small.vocab  # one tokenizer
+    large.add("We add two and two. So the", "\n</think>\n\n")
+    small.add(" the sum is 4. Next", "Four.")
+    await run(profile(shared_tokenizer=True), large, small)
+    prompts = [large.requests[0].prompt, small.requests[0].prompt, large.requests[1].prompt]
+    assert all(isinstance(p, list) for p in prompts)
+    first = prompts[0]
+    assert prompts[1][: len(first)] == first and prompts[2][: len(prompts[1])] == prompts[1]
+    vocab = {v: k for k, v in large.vocab.items()}
+    handed = "".join(vocab[i] for i in prompts[2][len(first) :])  # type: ignore[index]
+    assert handed == "We add two and two. So the sum is 4."
+    assert all(r.add_special_tokens is False for r in large.requests + small.requests)
+
+
+async def test_cue_inside_min_tokens_does_not_switch() -> None:
+    large, small = pair()
+    large.add("Now, we add two and two. So the", "</think>")
+    small.add(" the sum. Ok", "4")
+    events = await run(profile(min_tokens=5), large, small)
+    assert [e.cue for e in of(events, CueHit)] == ["So "]  # "Now," ended at token 2 < min_tokens
+
+
+async def test_cues_inside_words_do_not_switch() -> None:
+    large, small = pair()
+    large.add("We know it. Anyway, Otherwise nothing.\n</think>", )
+    small.add("4")
+    events = await run(profile(cues=["now", "Any", "Other"]), large, small)
+    assert of(events, CueHit) == [] and of(events, Switch) == []
+
+
+async def test_small_turn_is_capped() -> None:
+    large, small = pair()
+    large.add("We add two and two. So the", "</think>")
+    small.add(Reply([" x"] * 50), "4")
+    events = await run(profile(small_max_tokens=10), large, small)
+    ends = of(events, SegmentEnded)
+    assert (ends[1].model, ends[1].reason, ends[1].tokens) == ("small", "small_limit", 10)
+    assert small.requests[0].max_tokens == 10
+
+
+async def test_budget_ends_reasoning_and_the_reserve_pays_for_the_answer() -> None:
+    large, small = pair()
+    large.add(Reply([" blah"] * 500))
+    small.add(Reply([" ok"] * 500))
+    events = await run(profile(max_tokens=100, answer_reserve=30), large, small)
+    stage = [e for e in of(events, StageChanged) if e.stage == "answer"][0]
+    assert stage.appended_marker and "</think>" in stage.inserted_text
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert summary.large.reasoning_tokens == 70 and summary.small.answer_tokens == 30
+    assert summary.reasoning_ended_by == "budget" and summary.answer == " ok" * 30
+    assert summary.reasoning.endswith("</think>\n\n")
+
+
+async def test_end_of_text_in_reasoning_appends_the_marker() -> None:
+    large, small = pair()
+    large.add("We are done.")
+    small.add("Four.")
+    events = await run(profile(), large, small)
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert summary.reasoning_ended_by == "eos"
+    assert summary.reasoning == "We are done.\n</think>\n\n" and summary.answer == "Four."
+    assert small.requests[0].prompt.endswith("We are done.\n</think>\n\n")  # type: ignore[union-attr]
+
+
+async def test_single_model_mode_changes_stage_inside_one_request() -> None:
+    large, small = pair()
+    large.add("Now, so. Thus 4.\n</think>\n\nThe answer is 4.")
+    events = await run(profile(), large, small, mode="large")
+    assert len(large.requests) == 1 and small.requests == []
+    assert of(events, Switch) == [] and of(events, CueHit) == []
+    deltas = of(events, TokenDelta)
+    assert {d.model for d in deltas} == {"large"}
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert summary.reasoning == "Now, so. Thus 4.\n</think>" and summary.answer == "\n\nThe answer is 4."
+
+
+async def test_answer_model_is_a_setting() -> None:
+    large, small = pair()
+    large.add("Done.\n</think>", "Large answers.")
+    events = await run(profile(), large, small, answer_model="large")
+    assert events[-1].summary.answer == "Large answers." and small.requests == []  # type: ignore[union-attr]
+
+
+async def test_failure_mid_run_reports_and_keeps_what_was_written() -> None:
+    large, small = pair()
+    large.add("We add two and two. So the")
+    small.add(Reply(words(" the sum"), fail_after=1, error=ServerUnreachable("cannot connect to http://small", url="http://small")))
+    events = await run(profile(), large, small)
+    failed = events[-1]
+    assert isinstance(failed, RunFailed)
+    assert failed.error.kind == "connection" and failed.error.model == "small"
+    assert "cannot connect" in failed.error.message
+    assert failed.summary.large.tokens == 7 and failed.summary.small.tokens == 1
+
+
+async def test_closing_the_run_closes_the_stream() -> None:
+    large, small = pair()
+    large.add(Reply([" word"] * 100))
+    controller = RelayController(profile(), {"large": large, "small": small})
+    agen = controller.run(QUESTION)
+    seen = 0
+    async for event in agen:
+        if isinstance(event, TokenDelta):
+            seen += 1
+            if seen == 3:
+                break
+    await agen.aclose()
+    assert large.closed_early == [True]
+
+
+async def test_segments_start_with_their_trigger_and_seeds_differ() -> None:
+    large, small = pair()
+    large.add("We add two and two. So the", "</think>")
+    small.add(" the sum. Ok", "4")
+    events = await run(profile(seed=7), large, small)
+    starts = of(events, SegmentStarted)
+    assert [(s.model, s.trigger, s.cue) for s in starts] == [
+        ("large", "start", None),
+        ("small", "cue", "So "),
+        ("large", "sentence_end", None),
+        ("small", "reasoning_end", None),
+    ]
+    seeds = [r.seed for r in large.requests + small.requests]
+    assert len(set(seeds)) == len(seeds)
+    assert large.requests[1].min_tokens == 5 and small.requests[0].min_tokens == 0
+
+
+async def test_context_limit_clamps_requests() -> None:
+    large, small = pair()
+    small.vocab = large.vocab
+    large.max_model_len = small.max_model_len = 120
+    large.add("Done.\n</think>")
+    small.add("4")
+    await run(profile(shared_tokenizer=True), large, small)
+    first = large.requests[0]
+    assert isinstance(first.prompt, list)
+    assert first.max_tokens == 120 - len(first.prompt) - 8
+
+
+async def test_prompt_longer_than_the_context_fails_clearly() -> None:
+    large, small = pair()
+    small.vocab = large.vocab
+    large.max_model_len = small.max_model_len = 20
+    events = await run(profile(shared_tokenizer=True), large, small)
+    failed = events[-1]
+    assert isinstance(failed, RunFailed) and failed.error.model == "large"
+    assert "fills the large server's context (20 tokens)" in failed.error.message
+    assert large.requests == []

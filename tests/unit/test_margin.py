@@ -1,0 +1,38 @@
+"""p1 - p2 from top-k logprob dicts as servers send them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from relaychat.core.margin import margin_from_logprobs
+
+ln = math.log
+
+
+def test_margin_is_the_probability_gap() -> None:
+    assert margin_from_logprobs([ln(0.7), ln(0.2)]) == pytest.approx(0.5)
+
+
+def test_order_does_not_matter_and_extra_entries_are_ignored() -> None:
+    # vLLM adds the sampled token when it is outside the top k: only the two largest count.
+    assert margin_from_logprobs([ln(0.05), ln(0.6), ln(0.3)]) == pytest.approx(0.3)
+
+
+def test_tie_gives_zero() -> None:
+    assert margin_from_logprobs([ln(0.4), ln(0.4)]) == 0.0
+
+
+def test_single_entry_gives_a_lower_bound() -> None:
+    assert margin_from_logprobs([ln(0.9)]) == pytest.approx(0.8)
+    assert margin_from_logprobs([ln(0.3)]) == 0.0  # p2 could be as large as 0.7
+
+
+def test_no_entries() -> None:
+    assert margin_from_logprobs([]) is None
+
+
+def test_bounds_survive_rounding() -> None:
+    value = margin_from_logprobs([1e-9, -30.0])  # logprob slightly above 0 from float noise
+    assert value is not None and 0.0 <= value <= 1.0
