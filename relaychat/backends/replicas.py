@@ -1,0 +1,122 @@
+"""Scale-out: one role served by several identical servers (replicas), one replica per session.
+
+Prefix caching only pays off when every segment of a generation (and every turn of a chat) goes to
+the server that already holds its prefix, so requests are not balanced one by one: a session pins a
+replica for its whole life (`ReplicaBackend.session()`), choosing the one with the fewest open
+sessions, or a stable one for a key (rendezvous hashing: adding a replica moves few sessions).
+`ReplicaBackend` itself also speaks the `Backend` protocol, for one-off calls (score, tokenize).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from relaychat.backends.base import Backend, CompletionRequest, ModelInfo, PromptScores, StreamChunk, StreamEnd
+from relaychat.backends.vllm import VLLMBackend
+from relaychat.core.events import Role
+from relaychat.core.profile import ModelSpec, PairProfile
+
+
+class ReplicaBackend:
+    """Several servers of one model behind the `Backend` protocol, with sticky sessions."""
+
+    def __init__(self, replicas: Sequence[Backend]) -> None:
+        if not replicas:
+            raise ValueError("a replica set needs at least one backend")
+        self.replicas = list(replicas)
+        self.url = self.replicas[0].url
+        self.open_sessions = [0] * len(self.replicas)
+        self._turn = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"ReplicaBackend({[r.url for r in self.replicas]!r})"
+
+    def choose(self, key: str | None = None) -> int:
+        """Index of the replica for a session: stable for a key, else the least busy (ties rotate)."""
+        if key is not None:
+            return max(range(len(self.replicas)), key=lambda i: _score(key, self.replicas[i].url))
+        fewest = min(self.open_sessions)
+        idle = [i for i, n in enumerate(self.open_sessions) if n == fewest]
+        return idle[next(self._turn) % len(idle)]
+
+    @asynccontextmanager
+    async def session(self, key: str | None = None) -> AsyncIterator[Backend]:
+        """Pin one replica for the duration of the block; it counts as busy until the block ends."""
+        index = self.choose(key)
+        self.open_sessions[index] += 1
+        try:
+            yield self.replicas[index]
+        finally:
+            self.open_sessions[index] -= 1
+
+    # -- Backend protocol (one-off calls go to the least busy replica) --------------------------
+
+    async def info(self) -> ModelInfo:
+        return await self.replicas[0].info()
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
+        async with self.session() as replica:
+            async for item in replica.stream(request):
+                yield item
+
+    async def score(self, prompt: str | list[int], top_k: int = 20) -> PromptScores:
+        async with self.session() as replica:
+            return await replica.score(prompt, top_k)
+
+    async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        async with self.session() as replica:
+            return await replica.tokenize(text, add_special_tokens)
+
+    async def health(self) -> bool:
+        return all([await r.health() for r in self.replicas])
+
+    async def metrics(self) -> dict[str, float]:
+        """Counters summed over the replicas that expose them."""
+        totals: dict[str, float] = {}
+        for replica in self.replicas:
+            read = getattr(replica, "metrics", None)
+            if read is None:
+                continue
+            for name, value in (await read()).items():
+                totals[name] = totals.get(name, 0.0) + value
+        return totals
+
+    async def aclose(self) -> None:
+        for replica in self.replicas:
+            await replica.aclose()
+
+
+def _score(key: str, url: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{key}|{url}".encode(), digest_size=8).digest(), "big")
+
+
+def spec_urls(spec: ModelSpec) -> list[str]:
+    """A spec's replica URLs; a comma-separated URL (e.g. from --large-url a,b) counts as several."""
+    return [u.strip() for url in spec.urls for u in url.split(",") if u.strip()]
+
+
+def backend_for(spec: ModelSpec) -> Backend:
+    """One VLLMBackend, or a ReplicaBackend when the role names several servers."""
+    urls = spec_urls(spec)
+    backends = [VLLMBackend(url, model=spec.served_name) for url in urls]
+    return backends[0] if len(backends) == 1 else ReplicaBackend(backends)
+
+
+def make_backends(profile: PairProfile) -> dict[Role, Backend]:
+    return {"large": backend_for(profile.large), "small": backend_for(profile.small)}
+
+
+@asynccontextmanager
+async def pinned(backends: Mapping[Role, Backend], key: str | None = None) -> AsyncIterator[dict[Role, Backend]]:
+    """The backends of one session: each replicated role pinned to one replica for the block."""
+    async with AsyncExitStack() as stack:
+        chosen: dict[Role, Backend] = {}
+        for role, backend in backends.items():
+            if isinstance(backend, ReplicaBackend):
+                chosen[role] = await stack.enter_async_context(backend.session(key))
+            else:
+                chosen[role] = backend
+        yield chosen

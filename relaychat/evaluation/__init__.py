@@ -1,0 +1,1 @@
+"""Evaluation: datasets, grading, a resumable concurrent runner, and the paper-style report."""

@@ -1,0 +1,186 @@
+"""Benchmark problems from a data directory or a file, in one shape for every dataset.
+
+The project never ships benchmark data: `aime25`, `amc23` and `math500` are read by name from a data
+directory (`--data`, `settings.data` / RELAYCHAT_DATA, else `../shared/data` beside the working
+directory or the checkout), any JSONL/CSV file is read by path, and GPQA comes from the user's own
+copy (its authors ask that it not be published in plain text). Hub loading is optional and only used
+when the `datasets` package is installed and the file is not found locally.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+AnswerKind = Literal["integer", "math", "choice"]
+LETTERS = "ABCDEFGHIJ"
+GPQA_SEED = 20231120  # fixed: the same shuffled options on every machine and every run
+
+NAMED: dict[str, str] = {"aime25": "aime25.jsonl", "amc23": "amc23.jsonl", "math500": "math500.jsonl"}
+GPQA_FILES = ("gpqa_diamond.csv", "gpqa_diamond.jsonl", "gpqa.csv", "gpqa.jsonl")
+HUB_IDS: dict[str, tuple[str, str]] = {  # name -> (hub dataset, split); tried only when offline copies are missing
+    "aime25": ("MathArena/aime_2025", "train"),
+    "amc23": ("math-ai/amc23", "test"),
+    "math500": ("HuggingFaceH4/MATH-500", "test"),
+}
+
+_QUESTION_KEYS = ("problem", "question", "Question", "prompt")
+_ANSWER_KEYS = ("answer", "Answer", "expected_answer", "Correct Answer")
+_ID_KEYS = ("id", "problem_idx", "unique_id", "Record ID")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be found or read; the message says where it looked."""
+
+
+class Problem(BaseModel):
+    """One problem: what the model is asked and how its answer is graded."""
+
+    id: str
+    question: str
+    answer: str
+    kind: AnswerKind = "math"
+    choices: list[str] | None = None  # for `choice`: the options in the order shown (A, B, ...)
+
+
+def default_data_dirs(explicit: str | Path | None = None) -> list[Path]:
+    """Where named datasets are looked for, first match wins."""
+    candidates: list[Path] = []
+    if explicit:
+        candidates.append(Path(explicit))
+    env = os.environ.get("RELAYCHAT_DATA")
+    if env:
+        candidates.append(Path(env))
+    candidates.append(Path.cwd().parent / "shared" / "data")
+    checkout = Path(__file__).resolve().parents[2]
+    candidates.append(checkout.parent / "shared" / "data")
+    seen: list[Path] = []
+    for path in candidates:
+        if path not in seen:
+            seen.append(path)
+    return seen
+
+
+def load_dataset(name_or_path: str, data_dir: str | Path | None = None, limit: int | None = None) -> list[Problem]:
+    """Problems of a named dataset (aime25, amc23, math500, gpqa) or of a JSONL/CSV file."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix.lower() in (".jsonl", ".json", ".csv") or path.is_file():
+        if not path.is_file():
+            raise DatasetError(f"no dataset file at {path}")
+        problems = list(problems_from_rows(_read_rows(path)))
+    elif name_or_path in NAMED or name_or_path == "gpqa":
+        problems = _load_named(name_or_path, default_data_dirs(data_dir))
+    else:
+        names = ", ".join([*NAMED, "gpqa"])
+        raise DatasetError(f"unknown dataset {name_or_path!r}: use one of {names} or a .jsonl/.csv path")
+    if not problems:
+        raise DatasetError(f"dataset {name_or_path!r} has no problems")
+    return problems[:limit] if limit else problems
+
+
+def _load_named(name: str, folders: list[Path]) -> list[Problem]:
+    files = GPQA_FILES if name == "gpqa" else (NAMED[name],)
+    for folder in folders:
+        for file in files:
+            if (folder / file).is_file():
+                return list(problems_from_rows(_read_rows(folder / file), name))
+    if name != "gpqa":
+        rows = _from_hub(name)
+        if rows is not None:
+            return list(problems_from_rows(rows, name))
+    where = ", ".join(str(f) for f in folders)
+    if name == "gpqa":
+        raise DatasetError(
+            "GPQA-Diamond is not distributed in plain text: download it from its authors and pass the CSV "
+            f"path (--dataset /path/to/gpqa_diamond.csv), or put {GPQA_FILES[0]} in the data dir (looked in: {where})"
+        )
+    raise DatasetError(f"{NAMED[name]} not found (looked in: {where}); pass --data DIR or set RELAYCHAT_DATA")
+
+
+def _from_hub(name: str) -> Iterable[dict[str, Any]] | None:
+    """The public hub copy, when the optional `datasets` package is installed and a network is there."""
+    try:
+        import datasets  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    hub_id, split = HUB_IDS[name]
+    try:
+        return list(datasets.load_dataset(hub_id, split=split))
+    except Exception:  # noqa: BLE001 - offline or moved: fall back to the local error message
+        return None
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8", newline="") as handle:
+                return list(csv.DictReader(handle))
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+            return data if isinstance(data, list) else list(data.get("data", []))
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+
+
+def problems_from_rows(rows: Iterable[dict[str, Any]], name: str = "") -> Iterator[Problem]:
+    """Map rows of any supported layout (MATH-style, AIME/AMC, GPQA columns) onto `Problem`."""
+    for index, row in enumerate(rows):
+        if "Correct Answer" in row and "Incorrect Answer 1" in row:
+            yield gpqa_problem(row, index)
+            continue
+        question = _first(row, _QUESTION_KEYS)
+        answer = _first(row, _ANSWER_KEYS)
+        if question is None or answer is None:
+            keys = ", ".join(sorted(row))
+            raise DatasetError(f"row {index + 1} has no question/answer field (has: {keys})")
+        ident = _first(row, _ID_KEYS)
+        yield Problem(
+            id=str(ident if ident is not None else index),
+            question=str(question),
+            answer=_answer_text(answer),
+            kind="integer" if _is_integer(answer) or name == "aime25" else "math",
+        )
+
+
+def gpqa_problem(row: dict[str, Any], index: int) -> Problem:
+    """A GPQA row with its four options shuffled by a seed fixed per problem (never always 'A')."""
+    correct = str(row["Correct Answer"]).strip()
+    options = [correct] + [str(row[f"Incorrect Answer {i}"]).strip() for i in (1, 2, 3)]
+    ident = str(_first(row, _ID_KEYS) or index)
+    random.Random(f"{GPQA_SEED}:{ident}").shuffle(options)
+    letter = LETTERS[options.index(correct)]
+    lines = [str(row["Question"]).strip(), ""] + [f"({LETTERS[i]}) {opt}" for i, opt in enumerate(options)]
+    lines += ["", "Answer with the letter of the correct option."]
+    return Problem(id=ident, question="\n".join(lines), answer=letter, kind="choice", choices=options)
+
+
+def _first(row: dict[str, Any], keys: Iterable[str]) -> Any:
+    for key in keys:
+        if key in row and row[key] not in (None, ""):
+            return row[key]
+    return None
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return value.is_integer()
+    return False
+
+
+def _answer_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # AMC stores 27.0: graded as the integer 27
+    return str(value).strip()

@@ -1,0 +1,73 @@
+"""Where grading runs: in a worker process for live runs, inline for tests and re-grading.
+
+Grading inside the event loop would block the streams of every sample in flight and skew their
+latencies, and math-verify's timeouts need a main thread. A one-process pool gives both: the
+worker's main thread runs math-verify with its own timeouts, and an outer deadline covers the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import Protocol
+
+from relaychat.evaluation.datasets import Problem
+from relaychat.evaluation.grading import Grade, grade
+
+
+class GradingFailed(RuntimeError):
+    pass
+
+
+class Grader(Protocol):
+    async def grade(self, problem: Problem, answer: str, reasoning: str) -> Grade: ...
+
+    def close(self) -> None: ...
+
+
+class InlineGrader:
+    """Grades on the calling thread (fast, deterministic): unit tests and report-only runs."""
+
+    async def grade(self, problem: Problem, answer: str, reasoning: str) -> Grade:
+        return grade(problem, answer, reasoning)
+
+    def close(self) -> None:
+        return None
+
+
+class ProcessGrader:
+    """Grades in one spawned worker process, with a deadline; a stuck worker is replaced."""
+
+    def __init__(self, deadline_s: float = 60.0) -> None:
+        self.deadline_s = deadline_s
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    async def grade(self, problem: Problem, answer: str, reasoning: str) -> Grade:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor(), grade, problem, answer, reasoning)
+        try:
+            return await asyncio.wait_for(future, self.deadline_s)
+        except asyncio.TimeoutError:
+            self._restart()
+            raise GradingFailed(f"grading took longer than {self.deadline_s:.0f} s") from None
+        except Exception as exc:  # noqa: BLE001 - a broken worker is a failed sample, retried later
+            self._restart()
+            raise GradingFailed(f"grader failed: {exc}") from exc
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.kill()  # our own worker only
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,44 @@
+"""Accuracy against latency, one point per mode (with its 95% interval): the paper's trade-off plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relaychat.evaluation.report import EvalReport
+
+MODE_COLOURS = {"large": "#1f77b4", "small": "#ff7f0e", "relay": "#2ca02c"}
+
+
+def plot_accuracy_latency(report: EvalReport, path: Path) -> Path | None:
+    """Write a PNG; None when matplotlib (the `plot` extra) is not installed or nothing was scored."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    points = [m for m in report.modes if m.pass_at_1 is not None and m.latency_mean_s is not None]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    for m in points:
+        acc = m.pass_at_1 * 100  # type: ignore[operator]
+        low = acc - (m.ci_low or 0) * 100
+        high = (m.ci_high if m.ci_high is not None else 1) * 100 - acc
+        colour = MODE_COLOURS.get(m.mode, "#555555")
+        ax.errorbar(m.latency_mean_s, acc, yerr=[[max(low, 0)], [max(high, 0)]], fmt="o", color=colour,
+                    capsize=4, markersize=8, label=m.mode)
+        ax.annotate(m.mode, (m.latency_mean_s, acc), textcoords="offset points", xytext=(8, 6))  # type: ignore[arg-type]
+    ax.set_xlabel("mean latency per sample (s)")
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    meta = report.meta
+    ax.set_title(f"{meta.get('dataset', '')} - {meta.get('profile', '')} (budget {meta.get('max_tokens', '?')})")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

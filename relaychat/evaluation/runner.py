@@ -1,0 +1,172 @@
+"""Run every (problem, mode, sample) through the relay controller, concurrently and resumably.
+
+Each sample is one `RelayController.run()` with the same prompt (the profile's format and
+instruction), the same sampling and the same grader in every mode; its seed depends only on
+(problem, sample), so the modes are compared on paired draws. Samples are interleaved across modes so
+that server load is shared fairly, each one is saved (record + event trace) as soon as it ends, and
+a failure is retried with backoff and, if it persists, recorded as a failure, never as a wrong answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaychat.backends.base import Backend
+from relaychat.backends.replicas import pinned
+from relaychat.core.controller import RelayController, RelayOptions
+from relaychat.core.events import Mode, RunFailed, RunFinished, Role
+from relaychat.core.profile import PairProfile
+from relaychat.core.trace import recorded
+from relaychat.evaluation.datasets import Problem
+from relaychat.evaluation.graders import Grader, GradingFailed
+from relaychat.evaluation.records import ResultStore, SampleKey, SampleRecord
+
+NO_RETRY_KINDS = {"http"}  # a rejected request (e.g. context too long) fails the same way again
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    problems: Sequence[Problem]
+    modes: Sequence[Mode]
+    samples: int
+    max_tokens: int | None = None
+    base_seed: int = 0
+    concurrency: int = 2
+    retries: int = 2  # extra attempts after the first
+    backoff_s: float = 2.0
+
+    def keys(self) -> list[SampleKey]:
+        """Problem-major, then sample, then mode: the modes of one draw run side by side."""
+        return [(p.id, m, k) for p in self.problems for k in range(self.samples) for m in self.modes]
+
+    def seed(self, problem_id: str, sample: int) -> int:
+        return zlib.crc32(f"{self.base_seed}:{problem_id}:{sample}".encode()) % 2**31
+
+
+ProgressCallback = Callable[[SampleRecord], None]
+
+
+class EvalRunner:
+    def __init__(
+        self,
+        profile: PairProfile,
+        backends: Mapping[Role, Backend],
+        plan: EvalPlan,
+        store: ResultStore,
+        grader: Grader,
+        on_record: ProgressCallback | None = None,
+    ) -> None:
+        self.profile = profile
+        self.backends = backends
+        self.plan = plan
+        self.store = store
+        self.grader = grader
+        self.on_record = on_record
+        self._problems = {p.id: p for p in plan.problems}
+
+    def pending(self) -> list[SampleKey]:
+        """Samples without an `ok` record: never run, or failed before."""
+        done = {k for k, r in self.store.load().items() if r.status == "ok"}
+        return [k for k in self.plan.keys() if k not in done]
+
+    async def run(self) -> None:
+        queue: asyncio.Queue[SampleKey] = asyncio.Queue()
+        for key in self.pending():
+            queue.put_nowait(key)
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(max(1, self.plan.concurrency))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(self, queue: asyncio.Queue[SampleKey]) -> None:
+        while True:
+            try:
+                key = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            record = await self._sample_with_retries(key)
+            self.store.append(record)
+            if self.on_record:
+                self.on_record(record)
+
+    async def _sample_with_retries(self, key: SampleKey) -> SampleRecord:
+        attempt = 0
+        while True:
+            attempt += 1
+            record = await self.sample(key)
+            record.attempts = attempt
+            retryable = record.status == "failed" and not (record.error or "").startswith(tuple(NO_RETRY_KINDS))
+            if not retryable or attempt > self.plan.retries:
+                return record
+            await asyncio.sleep(self.plan.backoff_s * 2 ** (attempt - 1))
+
+    async def sample(self, key: SampleKey) -> SampleRecord:
+        """One attempt at one sample: generate (saving the trace), then grade."""
+        problem_id, mode, index = key
+        problem = self._problems[problem_id]
+        seed = self.plan.seed(problem_id, index)
+        trace = self.store.trace_path(key)
+        base = SampleRecord(
+            problem_id=problem_id,
+            mode=mode,  # type: ignore[arg-type]
+            sample=index,
+            seed=seed,
+            status="failed",
+            reference=problem.answer,
+            trace=str(trace.relative_to(self.store.folder)),
+        )
+        options = RelayOptions(mode=mode, max_tokens=self.plan.max_tokens, seed=seed)  # type: ignore[arg-type]
+        final: RunFinished | RunFailed | None = None
+        try:
+            async with pinned(self.backends, key=None) as backends:
+                controller = RelayController(self.profile, backends, options)
+                events = controller.run([{"role": "user", "content": problem.question}])
+                async for event, _ in recorded(events, path=trace):
+                    if isinstance(event, (RunFinished, RunFailed)):
+                        final = event
+        except Exception as exc:  # noqa: BLE001 - one broken sample must not end the run; it is recorded
+            return base.model_copy(update={"error": f"internal: {type(exc).__name__}: {exc}"})
+        if final is None:
+            return base.model_copy(update={"error": "internal: the run ended without a final event"})
+        if isinstance(final, RunFailed):
+            error = f"{final.error.kind}: {final.error.message}"
+            return base.model_copy(update={"error": error, "summary": final.summary})
+        summary = final.summary
+        try:
+            verdict = await self.grader.grade(problem, summary.answer, summary.reasoning)
+        except GradingFailed as exc:
+            return base.model_copy(update={"error": f"grading: {exc}", "summary": summary})
+        return base.model_copy(
+            update={
+                "status": "ok",
+                "correct": verdict.correct,
+                "extracted": verdict.extracted,
+                "grade_source": verdict.source,
+                "summary": summary,
+            }
+        )
+
+
+def manifest_for(profile: PairProfile, dataset: str, plan: EvalPlan) -> dict[str, object]:
+    """What must stay the same for records to be comparable and resumable."""
+    return {
+        "dataset": dataset,
+        "profile": profile.name,
+        "prompts": {r: profile.spec(r).prompt.model_dump() for r in ("large", "small")},  # type: ignore[arg-type]
+        "sampling": {r: profile.spec(r).sampling.model_dump() for r in ("large", "small")},  # type: ignore[arg-type]
+        "cues": list(profile.cues),
+        "max_tokens": plan.max_tokens or profile.max_tokens,
+        "base_seed": plan.base_seed,
+    }
+
+
+def default_out_dir(root: Path, dataset: str, profile: PairProfile, plan: EvalPlan) -> Path:
+    name = Path(dataset).stem if dataset.endswith((".jsonl", ".csv", ".json")) else dataset
+    return root / "eval" / f"{name}-{profile.name}-t{plan.max_tokens or profile.max_tokens}-seed{plan.base_seed}"
