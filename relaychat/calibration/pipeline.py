@@ -85,8 +85,15 @@ def scores_log(out: Path) -> JsonlLog:
     return JsonlLog(out / "scores.jsonl")
 
 
-def load_done(out: Path, keys: set[str]) -> tuple[dict[str, TraceRecord], dict[str, ScoredTrace]]:
-    traces = {r["key"]: TraceRecord.model_validate(r) for r in traces_log(out).records() if r.get("key") in keys}
+def load_done(
+    out: Path, keys: set[str] | None = None
+) -> tuple[dict[str, TraceRecord], dict[str, ScoredTrace]]:
+    """Finished traces and scores saved under `out` (only those of `keys`, when given)."""
+    traces = {
+        r["key"]: TraceRecord.model_validate(r)
+        for r in traces_log(out).records()
+        if keys is None or r.get("key") in keys
+    }
     scores = {r["key"]: ScoredTrace.model_validate(r) for r in scores_log(out).records() if r.get("key") in traces}
     return traces, scores
 
