@@ -18,7 +18,7 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))  # exact at 0/n and n/n
 
 
 def cluster_bootstrap(groups: Sequence[Sequence[float]], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
