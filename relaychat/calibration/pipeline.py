@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from relaychat.backends.base import Backend
-from relaychat.backends.errors import BackendError
+from relaychat.backends.errors import BackendError, RequestRejected
 from relaychat.calibration.problems import Problem
 from relaychat.calibration.scoring import ScoredTrace, ScoringError, score_trace
 from relaychat.calibration.store import JsonlLog, StateError, check_manifest
@@ -116,8 +116,8 @@ async def _with_retries(make: Callable[[], Awaitable[T]], retries: int) -> T:
     for attempt in range(retries + 1):
         try:
             return await make()
-        except RETRYABLE:
-            if attempt == retries:
+        except RETRYABLE as exc:
+            if attempt == retries or isinstance(exc, RequestRejected):  # a 4xx fails the same way again
                 raise
             await asyncio.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")

@@ -41,11 +41,12 @@ class JsonlLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with self.path.open("a+b") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell():
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":  # a torn line before us: end it so ours parses
-                    handle.write(b"\n")
+            size = handle.seek(0, os.SEEK_END)
+            if size:
+                handle.seek(size - 1)
+                if handle.read(1) != b"\n":  # a torn line (killed mid-write): cut it off
+                    handle.seek(0)
+                    handle.truncate(handle.read().rfind(b"\n") + 1)
             handle.write(line.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
