@@ -1,0 +1,147 @@
+"""RelayChat's Textual app: themes, the chat screen, dialogs and command-palette entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.theme import Theme
+
+from relaychat.core.events import Mode
+from relaychat.core.profile import ProfileError, builtin_names, load_profile
+from relaychat.paths import data_dir
+from relaychat.ui.chat_settings import MODES, ChatSettings
+from relaychat.ui.export import export_html, export_jsonl
+from relaychat.ui.screens.chat import BackendFactory, ChatScreen
+from relaychat.ui.screens.cues import CueChoice, CuesScreen
+from relaychat.ui.screens.help import HelpScreen
+from relaychat.ui.screens.pick import PickScreen
+from relaychat.ui.screens.replay import ReplayChoice, ReplayScreen, bundled_trace
+from relaychat.ui.themes import DEFAULT_THEME, RELAY_VARIABLE_DEFAULTS, load_themes, remember_theme
+
+
+class RelayChatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "RelayChat"
+
+    def __init__(
+        self,
+        settings: ChatSettings,
+        backend_factory: BackendFactory,
+        *,
+        autostart: bool = True,
+        theme: str | None = None,
+        replay: Path | None = None,
+        replay_speed: float = 4.0,
+    ) -> None:
+        super().__init__()
+        self.chat_settings = settings
+        self.backend_factory = backend_factory
+        self.autostart = autostart
+        self.initial_theme = theme or DEFAULT_THEME
+        self.initial_replay = replay
+        self.replay_speed = replay_speed
+        self.last_export: tuple[Path, Path] | None = None
+        themes: list[Theme] = load_themes()
+        for theme_ in themes:
+            self.register_theme(theme_)
+        self.theme = self.initial_theme if self.initial_theme in self.available_themes else DEFAULT_THEME
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(RELAY_VARIABLE_DEFAULTS)
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen(self.chat_settings, self.backend_factory, self.autostart)
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, lambda theme: remember_theme(theme.name))
+        if self.initial_replay is not None:
+            self.chat.replay(self.initial_replay, self.replay_speed)
+
+    @property
+    def chat(self) -> ChatScreen:
+        return next(s for s in self.screen_stack if isinstance(s, ChatScreen))
+
+    # -- dialogs ------------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pick_profile(self) -> None:
+        current = self.chat_settings.profile.name
+        items = [(name, name) for name in builtin_names()]
+        self.push_screen(PickScreen("Model-pair profile", items, current), self._use_profile)
+
+    def _use_profile(self, name: str | None) -> None:
+        if not name or name == self.chat_settings.profile.name:
+            return
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.chat.set_profile(profile)
+        self.notify(f"profile: {name}")
+
+    def action_edit_cues(self) -> None:
+        s = self.chat_settings
+        self.push_screen(CuesScreen(s.cues, s.disabled, s.cue_source), self._use_cues)
+
+    def _use_cues(self, choice: CueChoice | None) -> None:
+        if choice is not None:
+            self.chat.set_cues(choice.cues, choice.disabled, choice.source)
+            self.notify(f"{len(choice.cues) - len(choice.disabled)} of {len(choice.cues)} cues on (next generation)")
+
+    def action_pick_replay(self) -> None:
+        if self.chat.busy:
+            self.notify("a generation is running: Esc cancels it first", severity="warning")
+            return
+        self.push_screen(ReplayScreen(), self._start_replay)
+
+    def _start_replay(self, choice: ReplayChoice | None) -> None:
+        if choice is not None:
+            self.chat.replay(choice.path, choice.speed)
+
+    def export_transcript(self) -> tuple[Path, Path] | None:
+        turns = self.chat.session.turns
+        if not turns:
+            self.notify("nothing to export yet", severity="warning")
+            return None
+        stem = data_dir() / "exports" / f"relaychat-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+        colours = dict(self.theme_variables)
+        paths = (export_html(turns, stem.with_suffix(".html"), colours), export_jsonl(turns, stem.with_suffix(".jsonl")))
+        self.last_export = paths
+        self.notify(f"exported {paths[0]} and {paths[1].name}", timeout=8)
+        return paths
+
+    # -- command palette ----------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        chat = self.chat
+        yield SystemCommand("Cancel generation", "Stop the running generation or replay (Esc)", chat.action_cancel)
+        for mode in MODES:
+            yield SystemCommand(f"Mode: {mode}", _MODE_HELP[mode], partial(chat.set_mode, mode))
+        yield SystemCommand("Profile…", "Pick the model pair (F3)", self.action_pick_profile)
+        for name in builtin_names():
+            yield SystemCommand(f"Profile: {name}", "Use this model pair", partial(self._use_profile, name), False)
+        yield SystemCommand("Cues…", "Toggle cues or load a cue-set file (F4)", self.action_edit_cues)
+        yield SystemCommand("Replay…", "Replay a saved trace without a server (F5)", self.action_pick_replay)
+        yield SystemCommand(
+            "Replay bundled demo trace", "Play the trace shipped with RelayChat",
+            lambda: chat.replay(bundled_trace(), self.replay_speed),
+        )
+        yield SystemCommand("Export transcript", "HTML with colours + JSONL, in the data folder (F6)",
+                            self.export_transcript)
+        yield SystemCommand("Help", "Keys and how to read the screen (F1)", self.action_help)
+
+
+_MODE_HELP: dict[Mode, str] = {
+    "relay": "Large and small model relay the reasoning (next generation)",
+    "large": "Large model only (next generation)",
+    "small": "Small model only (next generation)",
+}

@@ -1,0 +1,54 @@
+"""Servers behind the chat: health checks, and starting the bundled CPU pair when it is down.
+
+`running_servers` blocks while the servers boot (minutes on a cold start), so it runs in a thread;
+the ExitStack keeps what it started alive until the app exits, then stops only that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+
+from relaychat.backends.base import Backend
+from relaychat.core.events import Role
+from relaychat.core.profile import PairProfile
+from relaychat.serving.manager import profile_is_local, running_servers
+
+
+class ServerKeeper:
+    def __init__(self, profile: PairProfile, backends: Mapping[Role, Backend], autostart: bool) -> None:
+        self.profile = profile
+        self.backends = dict(backends)
+        self.autostart = autostart
+        self._stack = ExitStack()
+
+    @property
+    def can_start(self) -> bool:
+        return self.autostart and profile_is_local(self.profile)
+
+    async def health(self) -> dict[Role, bool]:
+        roles = list(self.backends)
+        results = await asyncio.gather(*(self.backends[r].health() for r in roles), return_exceptions=True)
+        return {role: result is True for role, result in zip(roles, results)}
+
+    async def model_names(self) -> dict[Role, str]:
+        names: dict[Role, str] = {}
+        for role, backend in self.backends.items():
+            try:
+                names[role] = (await backend.info()).name
+            except Exception:  # noqa: BLE001 - a name is cosmetic; the status shows health anyway
+                continue
+        return names
+
+    def start_blocking(self, progress: Callable[[str, float | None], None], log: Callable[[str], None]) -> None:
+        """Start the profile's bundled servers and wait until healthy (call from a thread)."""
+        self._stack.enter_context(running_servers(self.profile, progress, log=log))
+
+    def stop(self) -> None:
+        """Stop the servers started here (none if they were already running)."""
+        self._stack.close()
+
+    async def aclose(self) -> None:
+        for backend in self.backends.values():
+            await backend.aclose()

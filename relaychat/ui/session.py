@@ -1,0 +1,103 @@
+"""One chat session on disk: `sessions/<stamp>-<id>/session.jsonl` plus one trace per generation.
+
+Lines are written the moment something happens (the question when it is sent, every event via
+`core.trace.recorded` into the turn's trace, the answer or the cancellation when the turn ends), so
+quitting or crashing loses nothing that was on screen.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from relaychat.core.events import RelayEvent, RunFailed, RunFinished
+from relaychat.core.prompt import Message
+from relaychat.core.trace import recorded
+from relaychat.paths import data_dir
+
+TurnStatus = Literal["running", "done", "cancelled", "failed"]
+
+
+@dataclass
+class Turn:
+    """One question and what the relay did with it (live or replayed)."""
+
+    question: str
+    source: Literal["live", "replay"] = "live"
+    events: list[RelayEvent] = field(default_factory=list)
+    status: TurnStatus = "running"
+    trace: Path | None = None
+
+    @property
+    def answer(self) -> str | None:
+        final = self.events[-1] if self.events else None
+        if isinstance(final, (RunFinished, RunFailed)):
+            return final.summary.answer
+        return None
+
+
+def sessions_dir() -> Path:
+    return data_dir() / "sessions"
+
+
+class Session:
+    def __init__(self, folder: Path | None = None) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.folder = folder or sessions_dir() / f"{stamp}-{uuid.uuid4().hex[:6]}"
+        self.turns: list[Turn] = []
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "session.jsonl"
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **record}
+        with self.log_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def conversation(self, question: str) -> list[Message]:
+        """Earlier finished live turns (answers only) plus the new question."""
+        messages: list[Message] = []
+        for turn in self.turns:
+            if turn.source == "live" and turn.status == "done" and turn.answer is not None:
+                messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
+        return [*messages, {"role": "user", "content": question}]
+
+    def start_turn(self, question: str, source: Literal["live", "replay"] = "live", trace: Path | None = None) -> Turn:
+        turn = Turn(question=question, source=source, trace=trace)
+        self.turns.append(turn)
+        self._write({"type": "user" if source == "live" else "replay", "content": question,
+                     **({"trace": str(trace)} if trace else {})})
+        return turn
+
+    async def record(self, turn: Turn, events: AsyncGenerator[RelayEvent, None]) -> AsyncIterator[RelayEvent]:
+        """Pass a live turn's events through, saving its trace in the session folder as they come.
+
+        Closing this (Esc) closes `events` right away, so the controller hangs up on the server.
+        """
+        try:
+            async with aclosing(recorded(events, folder=self.folder)) as stream:
+                async for event, path in stream:
+                    turn.trace = path
+                    turn.events.append(event)
+                    yield event
+        finally:
+            await events.aclose()
+
+    def end_turn(self, turn: Turn, status: TurnStatus, error: str | None = None) -> None:
+        turn.status = status
+        record: dict[str, Any] = {"type": "assistant" if status == "done" else status}
+        if turn.answer is not None:
+            record["content"] = turn.answer
+        if turn.trace is not None:
+            record["trace"] = str(turn.trace)
+        if error:
+            record["error"] = error
+        self._write(record)

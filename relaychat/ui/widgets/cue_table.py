@@ -1,0 +1,67 @@
+"""Cues that fired in this generation: count, tokens the small model wrote after them, mean margin."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from relaychat.ui.live_stats import CueStat, LiveStats
+
+COLUMNS = (("cue", "cue"), ("hits", "hits"), ("→small", "tokens"), ("margin", "margin"))
+
+
+class CueTable(DataTable[str]):
+    """Click a column header to sort by it (again to reverse)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.border_title = "cue hits"
+        self.sort_column = "hits"
+        self.sort_reverse = True
+        self._shown: dict[str, tuple[int, int, str]] = {}
+
+    def on_mount(self) -> None:
+        for label, key in COLUMNS:
+            self.add_column(label, key=key)
+
+    def show(self, stats: LiveStats) -> None:
+        changed = False
+        for stat in stats.cues.values():
+            row = _row(stat)
+            if self._shown.get(stat.cue) == row[1:]:
+                continue
+            changed = True
+            if stat.cue in self._shown:
+                for (_, key), value in zip(COLUMNS[1:], row[1:]):
+                    self.update_cell(stat.cue, key, value)
+            else:
+                self.add_row(*row, key=stat.cue)
+            self._shown[stat.cue] = row[1:]
+        if changed:
+            self._resort()
+
+    def reset(self) -> None:
+        self.clear()
+        self._shown.clear()
+
+    def _resort(self) -> None:
+        def key(value: object) -> object:
+            if self.sort_column == "cue":
+                return str(value).lower()
+            try:
+                return float(str(value))
+            except ValueError:
+                return -1.0
+
+        self.sort(self.sort_column, key=key, reverse=self.sort_reverse)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        self.sort_reverse = not self.sort_reverse if column == self.sort_column else column != "cue"
+        self.sort_column = column
+        self._resort()
+
+
+def _row(stat: CueStat) -> tuple[str, int, int, str]:
+    mean = stat.mean_margin
+    return (repr(stat.cue) if stat.cue != stat.cue.strip() else stat.cue, stat.count, stat.small_tokens,
+            "-" if mean is None else f"{mean:.2f}")

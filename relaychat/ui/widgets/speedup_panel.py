@@ -1,0 +1,35 @@
+"""Live speedup over large-only: this generation's tokens at the large model's decode rate vs wall time."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widgets import Static
+
+from relaychat.ui.live_stats import LiveStats
+
+
+class SpeedupPanel(Static):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(Content.styled("no generation yet", "$relay-muted"), **kwargs)  # type: ignore[arg-type]
+        self.border_title = "speedup vs large only"
+
+    def show(self, stats: LiveStats) -> None:
+        est = stats.speedup()
+        done = stats.final is not None
+        self.border_title = "speedup vs large only" + (" · measured" if done else " · live")
+        speed = "-" if est.speedup is None else f"{est.speedup:.2f}×"
+        bound = "-" if est.bound is None else f"{est.bound:.2f}×"
+        share = "-" if est.large_share is None else f"{est.large_share * 100:.1f} %"
+        rate = "-" if est.large_tok_s is None else f"{est.large_tok_s:.1f} tok/s"
+        large_only = "-" if est.large_only_s is None else f"{est.large_only_s:.1f} s"
+        self.update(
+            Content.assemble(
+                ("speedup ", "$relay-muted"), (speed, "bold $accent"), ("  bound 1/share ", "$relay-muted"), bound,
+                "\n", ("large share ", "$relay-muted"), (share, "$relay-large"),
+                ("  switches ", "$relay-muted"), str(est.switches),
+                "\n", ("wall ", "$relay-muted"), f"{est.wall_s:.1f} s", ("  large-only ", "$relay-muted"), large_only,
+                "\n", ("large decode ", "$relay-muted"), rate,
+                ("" if done or stats.decode_tok_s("large") else "  (from an earlier run)" if est.large_tok_s else "",
+                 "$relay-muted"),
+            )
+        )

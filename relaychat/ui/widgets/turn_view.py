@@ -1,0 +1,161 @@
+"""One turn on screen: the question, the coloured reasoning, the Markdown answer, a result line.
+
+Events arrive in batches (the app flushes at ~25 Hz); a batch touches only the blocks it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownStream
+
+from relaychat.core.events import (
+    CueHit,
+    RelayEvent,
+    Role,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StageChanged,
+    TokenDelta,
+)
+from relaychat.ui.widgets.trace_block import TraceBlock
+
+BLOCK_SOFT = 1200  # a block is sealed at the next line break once it holds this many characters
+BLOCK_HARD = 4000  # ...or at the next space, for text without line breaks
+
+
+class TurnView(Vertical):
+    DEFAULT_CLASSES = "turn"
+
+    def __init__(self, question: str, label: str = "you") -> None:
+        super().__init__()
+        self.question = question
+        self.label = label
+        self.blocks: list[TraceBlock] = []
+        self._answer: Markdown | None = None
+        self._stream: MarkdownStream | None = None
+        self.answer_model: Role | None = None
+        self.status = "running"
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content.assemble((f"{self.label} ", "bold $primary"), self.question), classes="question")
+        yield Static(Content.styled("thinking…", "$relay-muted"), classes="stage-label", id="reasoning-label")
+        yield Vertical(classes="reasoning", id="reasoning")
+        yield Static("", classes="result", id="result")
+
+    # -- events -----------------------------------------------------------------------------------
+
+    async def apply(self, events: Sequence[RelayEvent]) -> None:
+        dirty: dict[int, TraceBlock] = {}
+        answer: list[str] = []
+        for event in events:
+            if isinstance(event, TokenDelta):
+                if event.stage == "reasoning":
+                    await self._append(event.text, event.model, dirty)
+                else:
+                    if self._answer is None:
+                        await self._open_answer(event.model)
+                    answer.append(event.text)
+            elif isinstance(event, CueHit):
+                self._mark_cue(event.offset, event.offset + len(event.cue), dirty)
+            elif isinstance(event, StageChanged) and event.stage == "answer":
+                if event.inserted_text:  # the marker the relay added (budget spent / no marker written)
+                    await self._append(event.inserted_text.rstrip("\n"), None, dirty)
+            elif isinstance(event, RunStarted):
+                self._label_reasoning(event)
+            elif isinstance(event, (RunFinished, RunFailed)):
+                self._show_result(event)
+        for block in dirty.values():
+            block.redraw()
+        if answer and self._stream is not None:
+            await self._stream.write("".join(answer))
+        if isinstance(events[-1] if events else None, (RunFinished, RunFailed)):
+            await self.close_stream()
+
+    async def _append(self, text: str, role: Role | None, dirty: dict[int, TraceBlock]) -> None:
+        block = self.blocks[-1] if self.blocks else await self._new_block(0)
+        while text:
+            size = block.styled.length
+            cut = text.find("\n") if size >= BLOCK_SOFT else -1
+            if cut < 0 and size >= BLOCK_HARD:
+                cut = text.find(" ")
+            if cut < 0:
+                block.styled.append(text, role)
+                dirty[id(block)] = block
+                return
+            # The separator becomes the boundary between two blocks (each block starts a new line).
+            block.styled.append(text[:cut], role)
+            dirty[id(block)] = block
+            block = await self._new_block(block.styled.end + 1, lead=text[cut])
+            text = text[cut + 1 :]
+
+    async def _new_block(self, start: int, lead: str = "") -> TraceBlock:
+        block = TraceBlock(start, lead)
+        self.blocks.append(block)
+        await self.query_one("#reasoning", Vertical).mount(block)
+        return block
+
+    def _mark_cue(self, start: int, end: int, dirty: dict[int, TraceBlock]) -> None:
+        for block in reversed(self.blocks):
+            if block.styled.mark_cue(start, end):
+                dirty[id(block)] = block
+            if block.styled.start <= start:
+                break
+
+    def _label_reasoning(self, event: RunStarted) -> None:
+        parts: list[tuple[str, str] | str] = [("thinking ", "bold $relay-muted")]
+        if event.mode in ("relay", "large"):
+            parts += [("■ ", "$relay-large"), (event.large_model or "large", "$relay-large"), "  "]
+        if event.mode in ("relay", "small"):
+            parts += [("■ ", "$relay-small"), (event.small_model or "small", "$relay-small"), "  "]
+        parts.append((f"mode {event.mode} · budget {event.max_tokens}", "$relay-muted"))
+        self.query_one("#reasoning-label", Static).update(Content.assemble(*parts))
+
+    async def _open_answer(self, role: Role) -> None:
+        self.answer_model = role
+        label = Static(
+            Content.assemble(("answer ", "bold $relay-muted"), (f"written by the {role} model", f"$relay-{role}")),
+            classes="stage-label answer-label",
+        )
+        self._answer = Markdown(classes=f"answer -{role}")
+        await self.mount(label, self._answer, before=self.query_one("#result"))
+        self._stream = Markdown.get_stream(self._answer)
+
+    async def close_stream(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+
+    def _show_result(self, event: RunFinished | RunFailed) -> None:
+        summary = event.summary
+        share = summary.large_share
+        facts = (
+            f"{summary.total_tokens} tokens · large share {share * 100:.0f}% · {summary.switches} switches · "
+            f"{summary.wall_s:.1f} s"
+            if share is not None
+            else f"{summary.total_tokens} tokens · {summary.wall_s:.1f} s"
+        )
+        if isinstance(event, RunFailed):
+            self.status = "failed"
+            self.set_result(Content.assemble(("failed: ", "bold $error"), event.error.message, f"  ({facts})"))
+        else:
+            self.status = "done"
+            self.set_result(Content.assemble(("✓ ", "$success"), (facts, "$relay-muted")))
+
+    def set_result(self, content: Content | str) -> None:
+        self.query_one("#result", Static).update(content)
+
+    async def mark_cancelled(self) -> None:
+        self.status = "cancelled"
+        await self.close_stream()
+        self.set_result(Content.styled("cancelled (Esc): the servers were told to stop", "$warning"))
+
+    @property
+    def reasoning_text(self) -> str:
+        """What is on screen, block boundaries restored (used by tests and the benchmark)."""
+        return "".join(block.lead + block.styled.text for block in self.blocks)
