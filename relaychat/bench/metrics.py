@@ -1,0 +1,167 @@
+"""The one metrics record every scenario produces, built from event streams and server counters.
+
+Client side (from the events): end-to-end latency, TTFT, TPOT, throughput, and the switch gap
+(last token of one model -> first token of the other), split into the next model's TTFT (request
+sent -> first token: the server's share) and the rest (the client's share: noticing the cut,
+closing the stream, building the next request). Server side (vLLM /metrics deltas): prompt tokens,
+prefix-cache hits and queries, generated tokens. Client CPU comes from `time.process_time()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, Field
+
+from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunSummary, SegmentEnded, SegmentStarted
+from relaychat.evaluation.stats import describe
+
+COUNTERS = {
+    "prompt_tokens": "vllm:prompt_tokens_total",
+    "generation_tokens": "vllm:generation_tokens_total",
+    "cache_queries": "vllm:prefix_cache_queries_total",
+    "cache_hits": "vllm:prefix_cache_hits_total",
+}
+
+
+@dataclass
+class RunObservation:
+    """What one generation showed on the client side."""
+
+    summary: RunSummary | None = None
+    error: str | None = None
+    handoff_gaps_s: list[float] = field(default_factory=list)  # model changed between segments
+    handoff_ttfts_s: list[float] = field(default_factory=list)  # the next model's TTFT at those handoffs
+    segments: int = 0
+
+    @classmethod
+    def of(cls, events: Iterable[RelayEvent]) -> RunObservation:
+        seen = cls()
+        previous_model: str | None = None
+        current_model: str | None = None
+        for event in events:
+            if isinstance(event, SegmentStarted):
+                previous_model, current_model = current_model, event.model
+                seen.segments += 1
+            elif isinstance(event, SegmentEnded):
+                changed = previous_model is not None and previous_model != current_model
+                if changed and event.gap_s is not None:
+                    seen.handoff_gaps_s.append(event.gap_s)
+                    if event.ttft_s is not None:
+                        seen.handoff_ttfts_s.append(event.ttft_s)
+            elif isinstance(event, RunFinished):
+                seen.summary = event.summary
+            elif isinstance(event, RunFailed):
+                seen.summary, seen.error = event.summary, f"{event.error.kind}: {event.error.message}"
+        return seen
+
+
+class Distribution(BaseModel):
+    mean: float | None = None
+    median: float | None = None
+    p99: float | None = None
+    n: int = 0
+
+    @classmethod
+    def of(cls, values: Iterable[float], scale: float = 1.0) -> Distribution:
+        stats = describe([v * scale for v in values])
+        return cls(mean=stats["mean"], median=stats["median"], p99=stats["p99"], n=int(stats["n"] or 0))
+
+
+class ServerDelta(BaseModel):
+    """Counter increases on one role's server(s) during a scenario (any other traffic included)."""
+
+    prompt_tokens: float = 0.0
+    generation_tokens: float = 0.0
+    cache_queries: float = 0.0
+    cache_hits: float = 0.0
+
+    @property
+    def hit_rate(self) -> float | None:
+        return self.cache_hits / self.cache_queries if self.cache_queries else None
+
+    @property
+    def computed_prompt_tokens(self) -> float:
+        """Prompt tokens the server had to prefill (not found in its prefix cache)."""
+        return max(self.cache_queries - self.cache_hits, 0.0)
+
+    @classmethod
+    def between(cls, before: Mapping[str, float], after: Mapping[str, float]) -> ServerDelta:
+        return cls(**{k: after.get(name, 0.0) - before.get(name, 0.0) for k, name in COUNTERS.items()})
+
+
+class ScenarioMetrics(BaseModel):
+    scenario: str
+    mode: str
+    concurrency: int
+    variants: list[str] = Field(default_factory=list)
+    runs: int
+    failed: int
+    errors: list[str] = Field(default_factory=list)
+    duration_s: float
+    output_tokens: int
+    received_tokens: int  # output plus tokens streamed past a cut and dropped
+    output_throughput_tok_s: float | None
+    run_throughput_per_s: float | None
+    latency_ms: Distribution
+    ttft_ms: Distribution
+    tpot_ms: Distribution
+    switches: int
+    switch_gap_ms: Distribution
+    switch_next_ttft_ms: Distribution
+    switch_client_ms: Distribution  # gap minus the next model's TTFT
+    segments: int
+    role_segments: dict[str, int] = Field(default_factory=dict)
+    client_cpu_s: float
+    client_cpu_ms_per_token: float | None
+    large_share: float | None
+    servers: dict[str, ServerDelta] = Field(default_factory=dict)
+
+
+def aggregate(
+    scenario_name: str,
+    mode: str,
+    concurrency: int,
+    variants: list[str],
+    observations: list[RunObservation],
+    duration_s: float,
+    cpu_s: float,
+    servers: dict[str, ServerDelta],
+) -> ScenarioMetrics:
+    ok = [o for o in observations if o.error is None and o.summary is not None]
+    summaries = [o.summary for o in ok if o.summary is not None]
+    output = sum(s.total_tokens for s in summaries)
+    received = output + sum(s.large.discarded_tokens + s.small.discarded_tokens for s in summaries)
+    tpots = [(s.wall_s - s.ttft_s) / (s.total_tokens - 1) for s in summaries if s.ttft_s is not None and s.total_tokens > 1]
+    gaps = [g for o in ok for g in o.handoff_gaps_s]
+    next_ttfts = [t for o in ok for t in o.handoff_ttfts_s]
+    client = [g - t for o in ok for g, t in zip(o.handoff_gaps_s, o.handoff_ttfts_s)]
+    large = sum(s.large.tokens for s in summaries)
+    return ScenarioMetrics(
+        scenario=scenario_name,
+        mode=mode,
+        concurrency=concurrency,
+        variants=variants,
+        runs=len(ok),
+        failed=len(observations) - len(ok),
+        errors=[o.error for o in observations if o.error][:5],
+        duration_s=duration_s,
+        output_tokens=output,
+        received_tokens=received,
+        output_throughput_tok_s=output / duration_s if duration_s > 0 else None,
+        run_throughput_per_s=len(ok) / duration_s if duration_s > 0 else None,
+        latency_ms=Distribution.of((s.wall_s for s in summaries), 1000),
+        ttft_ms=Distribution.of((s.ttft_s for s in summaries if s.ttft_s is not None), 1000),
+        tpot_ms=Distribution.of(tpots, 1000),
+        switches=sum(s.switches for s in summaries),
+        switch_gap_ms=Distribution.of(gaps, 1000),
+        switch_next_ttft_ms=Distribution.of(next_ttfts, 1000),
+        switch_client_ms=Distribution.of(client, 1000),
+        segments=sum(o.segments for o in ok),
+        role_segments={r: sum(s.stats(r).segments for s in summaries) for r in ("large", "small")},  # type: ignore[arg-type]
+        client_cpu_s=cpu_s,
+        client_cpu_ms_per_token=cpu_s * 1000 / received if received else None,
+        large_share=large / output if output else None,
+        servers=servers,
+    )

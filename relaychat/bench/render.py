@@ -1,0 +1,98 @@
+"""vLLM-benchmark-style text blocks (mean / median / P99) and a one-line-per-scenario comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from relaychat.bench.metrics import Distribution, ScenarioMetrics
+
+WIDTH = 60
+
+
+def _line(label: str, value: object) -> str:
+    return f"{label + ':':<44}{value}"
+
+
+def _header(title: str, fill: str = "-") -> str:
+    return f" {title} ".center(WIDTH, fill)
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _dist(title: str, name: str, unit: str, d: Distribution) -> list[str]:
+    return [
+        _header(title),
+        _line(f"Mean {name} ({unit})", _num(d.mean)),
+        _line(f"Median {name} ({unit})", _num(d.median)),
+        _line(f"P99 {name} ({unit})", _num(d.p99)),
+    ]
+
+
+def text_block(m: ScenarioMetrics) -> str:
+    lines = [
+        _header(f"Relay benchmark: {m.scenario}", "="),
+        _line("Mode / concurrent sessions", f"{m.mode} / {m.concurrency}"),
+        _line("Successful runs", m.runs),
+        _line("Failed runs", m.failed),
+        _line("Benchmark duration (s)", _num(m.duration_s)),
+        _line("Total output tokens", m.output_tokens),
+        _line("Tokens streamed past a cut (dropped)", m.received_tokens - m.output_tokens),
+        _line("Output token throughput (tok/s)", _num(m.output_throughput_tok_s)),
+        _line("Run throughput (runs/s)", _num(m.run_throughput_per_s, 3)),
+        _line("Large-model share (%)", _num(m.large_share * 100 if m.large_share is not None else None, 1)),
+        _line("Switches (per run)", f"{m.switches} ({_num(m.switches / m.runs if m.runs else None, 1)})"),
+        *_dist("End-to-end latency", "latency", "ms", m.latency_ms),
+        *_dist("Time to First Token", "TTFT", "ms", m.ttft_ms),
+        *_dist("Time per Output Token (excl. 1st token)", "TPOT", "ms", m.tpot_ms),
+    ]
+    if m.switch_gap_ms.n:
+        lines += _dist("Switch gap (last token -> next first token)", "gap", "ms", m.switch_gap_ms)
+        lines += [
+            _line("  of which next model's TTFT, median (ms)", _num(m.switch_next_ttft_ms.median)),
+            _line("  of which client side, median (ms)", _num(m.switch_client_ms.median)),
+        ]
+    lines += [
+        _header("Client CPU"),
+        _line("Client CPU time (s)", _num(m.client_cpu_s, 3)),
+        _line("Client CPU per received token (ms)", _num(m.client_cpu_ms_per_token, 3)),
+    ]
+    if m.servers:
+        lines.append(_header("Server counters (/metrics deltas)"))
+        for role, d in m.servers.items():
+            rate = _num(d.hit_rate * 100 if d.hit_rate is not None else None, 1)
+            lines.append(_line(f"{role}: prompt tokens / cache hit rate (%)", f"{d.prompt_tokens:.0f} / {rate}"))
+            segments = m.role_segments.get(role, 0)
+            per = d.computed_prompt_tokens / segments if segments else None
+            lines.append(_line(f"{role}: prefilled tokens per segment", _num(per, 1)))
+            lines.append(_line(f"{role}: generated tokens", f"{d.generation_tokens:.0f}"))
+    lines.append("=" * WIDTH)
+    return "\n".join(lines)
+
+
+def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
+    table = Table(title="scenarios side by side (medians)", title_justify="left", header_style="bold")
+    columns = ["scenario", "runs", "tok/s", "latency ms", "TTFT ms", "TPOT ms", "switches/run", "gap ms",
+               "client ms/switch", "CPU ms/tok", "large hit %", "small hit %"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
+    for m in results:
+        hits = {r: d.hit_rate for r, d in m.servers.items()}
+        table.add_row(
+            m.scenario,
+            f"{m.runs}" + (f" ({m.failed} failed)" if m.failed else ""),
+            _num(m.output_throughput_tok_s, 1),
+            _num(m.latency_ms.median, 0),
+            _num(m.ttft_ms.median, 0),
+            _num(m.tpot_ms.median, 1),
+            _num(m.switches / m.runs if m.runs else None, 1),
+            _num(m.switch_gap_ms.median, 1),
+            _num(m.switch_client_ms.median, 1),
+            _num(m.client_cpu_ms_per_token, 3),
+            _num(hits["large"] * 100 if hits.get("large") is not None else None, 1),
+            _num(hits["small"] * 100 if hits.get("small") is not None else None, 1),
+        )
+    return table

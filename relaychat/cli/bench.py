@@ -1,0 +1,152 @@
+"""`relaychat bench`: the relay's own overhead on the servers at hand, vLLM-benchmark style."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from relaychat.backends.replicas import make_backends
+from relaychat.bench.metrics import RunObservation, ScenarioMetrics
+from relaychat.bench.render import comparison_table, text_block
+from relaychat.bench.runner import BenchPlan, run_scenario, warm_up
+from relaychat.bench.scenarios import VARIANTS, Scenario, ScenarioError, default_scenarios, parse_scenarios
+from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
+from relaychat.cli.run import positive_int
+from relaychat.config import Settings
+from relaychat.core.profile import PairProfile
+from relaychat.evaluation.datasets import DatasetError, load_dataset
+from relaychat.paths import data_dir
+
+BUILTIN_PROMPTS = [
+    "A train travels 120 km in 1.5 hours. What is its average speed in km/h?",
+    "What is the sum of the first 20 positive integers?",
+    "Solve for x: 3x + 7 = 25.",
+    "A rectangle has perimeter 30 and length 9. What is its area?",
+    "How many positive divisors does 36 have?",
+    "What is 15% of 240?",
+]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure the relay's own overhead on the servers at hand",
+        description="Run benchmark scenarios (one model alone, the relay, the relay under concurrency, A/B "
+        "variants) on the same prompts and seeds, and report per-switch gap (last token of a segment -> "
+        "first token of the next, split into the next model's TTFT and the client's share), client CPU "
+        "per token, prefix-cache reuse from the servers' /metrics, latency/TTFT/TPOT (mean, median, P99) "
+        "and throughput. Prints vLLM-style blocks and writes JSON. Scenarios: MODE[-xN][+VARIANT], "
+        f"variants: {', '.join(f'{k} ({v.description})' for k, v in VARIANTS.items())}.",
+        epilog="example: relaychat bench --profile cpu-demo --prompts 4 --max-tokens 200 "
+        "--scenarios large,small,relay,relay-x4",
+    )
+    parser.add_argument("--scenarios", metavar="LIST", help="comma-separated scenarios (default: large, small, "
+                        "relay and relay-xN with N = --concurrency)")
+    parser.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
+                        help="sessions of the default concurrent scenario (default: 4)")
+    parser.add_argument("--prompts", type=positive_int, default=4, metavar="N", help="prompts per scenario (default 4)")
+    parser.add_argument("--repeats", type=positive_int, default=1, metavar="R", help="runs per prompt (default 1)")
+    parser.add_argument("--dataset", metavar="NAME|FILE", help="take the prompts from a dataset (default: a few "
+                        "built-in arithmetic questions)")
+    parser.add_argument("--data", metavar="DIR", help="data dir for a named dataset")
+    parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget per run "
+                        "(default: the profile's)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="base seed (default 0)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="where to write the JSON results "
+                        "(default: the data dir's bench/ folder)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the short warm-up run")
+    add_cue_args(parser)
+    add_profile_args(parser)
+    parser.set_defaults(func=cmd_bench)
+
+
+def load_prompts(args: argparse.Namespace, settings: Settings) -> list[str]:
+    if not args.dataset:
+        if args.prompts > len(BUILTIN_PROMPTS):
+            raise UserError(f"only {len(BUILTIN_PROMPTS)} built-in prompts; use --dataset for more")
+        return BUILTIN_PROMPTS[: args.prompts]
+    try:
+        return [p.question for p in load_dataset(args.dataset, args.data or settings.data, limit=args.prompts)]
+    except DatasetError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    profile = resolve_profile(args, settings)
+    try:
+        scenarios = parse_scenarios(args.scenarios) if args.scenarios else default_scenarios(args.concurrency)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from exc
+    if args.max_tokens is not None and args.max_tokens < 8:
+        raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
+    plan = BenchPlan(load_prompts(args, settings), args.repeats, args.max_tokens, args.seed)
+    out = args.json or data_dir() / "bench" / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{profile.name}.json"
+    err = Console(stderr=True, highlight=False)
+    with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
+        results = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, err))
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    for metrics in results:
+        console.print(text_block(metrics), highlight=False, markup=False)
+        console.print()
+    console.print(comparison_table(results))
+    err.print("[dim]server counters include any other traffic on these servers during the run[/]")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(_document(profile, plan, results), indent=2) + "\n", encoding="utf-8")
+    err.print(f"[dim]results: {out}[/]")
+    return 1 if any(m.failed for m in results) else 0
+
+
+async def _bench(
+    profile: PairProfile, scenarios: Sequence[Scenario], plan: BenchPlan, warm: bool, console: Console
+) -> list[ScenarioMetrics]:
+    backends = make_backends(profile)
+    results: list[ScenarioMetrics] = []
+    try:
+        if warm:
+            await warm_up(profile, backends, plan.prompts[0])
+        # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, auto_refresh=False) as bar:
+            task = bar.add_task("benchmark", total=len(scenarios) * len(plan.jobs()))
+
+            def on_run(scenario: Scenario, observation: RunObservation) -> None:
+                bar.update(task, advance=1, description=f"benchmark: {scenario.name}")
+                bar.refresh()
+
+            for scenario in scenarios:
+                bar.update(task, description=f"benchmark: {scenario.name}")
+                bar.refresh()
+                results.append(await run_scenario(scenario, profile, backends, plan, on_run))
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
+    return results
+
+
+def _document(profile: PairProfile, plan: BenchPlan, results: Sequence[ScenarioMetrics]) -> dict[str, object]:
+    return {
+        "meta": {
+            "profile": profile.name,
+            "large_model": profile.large.display_name,
+            "small_model": profile.small.display_name,
+            "large_urls": profile.large.urls,
+            "small_urls": profile.small.urls,
+            "prompts": len(plan.prompts),
+            "repeats": plan.repeats,
+            "max_tokens": plan.max_tokens or profile.max_tokens,
+            "base_seed": plan.base_seed,
+            "cpu_count": os.cpu_count(),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+        "scenarios": [m.model_dump() for m in results],
+    }

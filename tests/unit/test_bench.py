@@ -1,0 +1,72 @@
+"""Benchmark scenarios and metrics on scripted backends (deterministic; no timing asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from relaychat.backends.scripted import Reply, ScriptedBackend, words
+from relaychat.bench.metrics import RunObservation, ServerDelta
+from relaychat.bench.render import comparison_table, text_block
+from relaychat.bench.runner import BenchPlan, run_scenario
+from relaychat.bench.scenarios import ScenarioError, default_scenarios, parse_scenario, parse_scenarios
+from relaychat.core.profile import load_profile
+
+
+def test_scenario_names_parse_into_mode_concurrency_and_variants() -> None:
+    s = parse_scenario("relay-x4+nocues")
+    assert (s.mode, s.concurrency, s.variants) == ("relay", 4, ("nocues",))
+    assert s.options() == {"cues": ()}
+    assert parse_scenario("large").concurrency == 1
+    assert [x.name for x in default_scenarios(3)] == ["large", "small", "relay", "relay-x3"]
+    assert [x.name for x in parse_scenarios("small, relay-x2")] == ["small", "relay-x2"]
+    with pytest.raises(ScenarioError, match="unknown variant 'warp'"):
+        parse_scenario("relay+warp")
+    with pytest.raises(ScenarioError, match="bad scenario"):
+        parse_scenario("medium")
+    with pytest.raises(ScenarioError, match="at least 1"):
+        parse_scenario("relay-x0")
+
+
+def test_server_delta_reads_vllm_counter_names() -> None:
+    before = {"vllm:prefix_cache_queries_total": 100.0, "vllm:prefix_cache_hits_total": 60.0}
+    after = {"vllm:prefix_cache_queries_total": 300.0, "vllm:prefix_cache_hits_total": 210.0,
+             "vllm:generation_tokens_total": 50.0}
+    delta = ServerDelta.between(before, after)
+    assert (delta.cache_queries, delta.cache_hits, delta.generation_tokens) == (200.0, 150.0, 50.0)
+    assert delta.hit_rate == 0.75 and delta.computed_prompt_tokens == 50.0
+
+
+async def test_a_relay_scenario_counts_switches_gaps_and_tokens_from_the_events() -> None:
+    profile = load_profile("qwen3-1.7b-32b").model_copy(
+        update={"max_tokens": 120, "answer_reserve": 30, "shared_tokenizer": False, "small_max_tokens": 20}
+    )
+    large = ScriptedBackend("http://l", name="L", default=Reply(words("Let me add. So the")))
+    small = ScriptedBackend("http://s", name="S", default=Reply(words(" sum is 4. Next")))
+    seen: list[RunObservation] = []
+    metrics = await run_scenario(parse_scenario("relay-x2"), profile, {"large": large, "small": small},
+                                 BenchPlan(["2+2?", "3+3?", "4+4?"], max_tokens=120),
+                                 on_run=lambda _s, o: seen.append(o))
+    assert metrics.runs == 3 and metrics.failed == 0 and len(seen) == 3
+    summaries = [o.summary for o in seen if o.summary is not None]
+    assert metrics.output_tokens == sum(s.total_tokens for s in summaries)
+    assert metrics.switches == sum(s.switches for s in summaries) > 0
+    # Each handoff between different models has a gap; the answer handoff (large -> small) counts too.
+    assert metrics.switch_gap_ms.n == sum(len(o.handoff_gaps_s) for o in seen) >= metrics.switches
+    assert metrics.switch_next_ttft_ms.n == metrics.switch_gap_ms.n
+    assert metrics.role_segments["large"] + metrics.role_segments["small"] == metrics.segments
+    assert metrics.servers == {}  # scripted backends expose no /metrics
+    assert 0 < (metrics.large_share or 0) < 1
+    text = text_block(metrics)
+    for label in ("Successful runs:", "Mean TTFT (ms):", "P99 TPOT (ms):", "Median gap (ms):",
+                  "Client CPU per received token (ms):"):
+        assert label in text
+    assert comparison_table([metrics]).row_count == 1
+
+
+async def test_single_model_scenarios_have_no_switch_gaps() -> None:
+    profile = load_profile("qwen3-1.7b-32b").model_copy(update={"max_tokens": 60, "answer_reserve": 15})
+    large = ScriptedBackend("http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}")))
+    metrics = await run_scenario(parse_scenario("large"), profile, {"large": large, "small": large},
+                                 BenchPlan(["2+2?"], repeats=2))
+    assert metrics.runs == 2 and metrics.switches == 0 and metrics.switch_gap_ms.n == 0
+    assert "Switch gap" not in text_block(metrics)
