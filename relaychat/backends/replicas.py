@@ -1,16 +1,19 @@
 """Scale-out: one role served by several identical servers (replicas), one replica per session.
 
 Prefix caching only pays off when every segment of a generation (and every turn of a chat) goes to
-the server that already holds its prefix, so requests are not balanced one by one: a session pins a
-replica for its whole life (`ReplicaBackend.session()`), choosing the one with the fewest open
-sessions, or a stable one for a key (rendezvous hashing: adding a replica moves few sessions).
-`ReplicaBackend` itself also speaks the `Backend` protocol, for one-off calls (score, tokenize).
+the server that already holds its prefix, so requests are not balanced one by one:
+- used as a plain `Backend`, a stream whose prompt extends a prompt a replica served recently goes to
+  that replica (every continuation prompt of a relay generation is a byte-exact extension of its
+  first), and a new prompt goes to the least busy replica;
+- `session()` pins one replica explicitly for a block (the fewest open sessions, or a stable one for
+  a key such as a chat id: rendezvous hashing, so adding a replica moves few sessions).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -28,8 +31,12 @@ class ReplicaBackend:
             raise ValueError("a replica set needs at least one backend")
         self.replicas = list(replicas)
         self.url = self.replicas[0].url
-        self.open_sessions = [0] * len(self.replicas)
+        self.open_sessions = [0] * len(self.replicas)  # pinned sessions plus unpinned streams in flight
         self._turn = itertools.count()
+        self._recent: OrderedDict[int, tuple[str | tuple[int, ...], int]] = OrderedDict()  # prompt -> replica
+        self._ids = itertools.count()
+
+    AFFINITY_MEMORY = 512  # recent prompts remembered for routing continuations
 
     def __repr__(self) -> str:
         return f"ReplicaBackend({[r.url for r in self.replicas]!r})"
@@ -57,10 +64,37 @@ class ReplicaBackend:
     async def info(self) -> ModelInfo:
         return await self.replicas[0].info()
 
+    def _route(self, prompt: str | list[int]) -> int:
+        """The replica that served a prefix of this prompt (and remember it), else the least busy."""
+        key = prompt if isinstance(prompt, str) else tuple(prompt)
+        for slot, (seen, index) in reversed(self._recent.items()):
+            if len(seen) <= len(key) and key[: len(seen)] == seen:
+                del self._recent[slot]
+                break
+        else:
+            index = self.choose()
+        self._recent[next(self._ids)] = (key, index)
+        while len(self._recent) > self.AFFINITY_MEMORY:
+            self._recent.popitem(last=False)
+        return index
+
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
-        async with self.session() as replica:
-            async for item in replica.stream(request):
+        index = self._route(request.prompt)
+        self.open_sessions[index] += 1
+        try:
+            async for item in self.replicas[index].stream(request):
                 yield item
+        finally:
+            self.open_sessions[index] -= 1
+
+    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+        """Warm the replica that will serve this prompt's continuation (same affinity as `stream`)."""
+        index = self._route(prompt)
+        self.open_sessions[index] += 1
+        try:
+            await self.replicas[index].prefill(prompt, add_special_tokens)
+        finally:
+            self.open_sessions[index] -= 1
 
     async def score(self, prompt: str | list[int], top_k: int = 20) -> PromptScores:
         async with self.session() as replica:

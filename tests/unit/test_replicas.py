@@ -71,3 +71,29 @@ def test_a_profile_role_with_several_urls_becomes_a_replica_set() -> None:
     assert isinstance(backends["large"], ReplicaBackend) and isinstance(backends["small"], ReplicaBackend)
     assert [r.url for r in backends["small"].replicas] == ["http://c:3", "http://d:4"]
     assert isinstance(make_backends(load_profile("cpu-demo"))["large"], VLLMBackend)
+
+
+async def test_without_sessions_a_generations_continuations_follow_its_first_prompt() -> None:
+    import asyncio
+
+    large_pool = ReplicaBackend(replicas(2, "Let me add. So the"))
+    small_pool = ReplicaBackend(replicas(2, " sum is 4. Next"))
+    profile = load_profile("qwen3-1.7b-32b").model_copy(
+        update={"max_tokens": 120, "answer_reserve": 30, "shared_tokenizer": False, "small_max_tokens": 20}
+    )
+    for pool in (large_pool, small_pool):
+        for replica in pool.replicas:
+            replica.delay = 0.001  # type: ignore[attr-defined]  # let the two runs interleave
+
+    async def one(question: str) -> None:
+        controller = RelayController(profile, {"large": large_pool, "small": small_pool}, RelayOptions(max_tokens=120))
+        events = [e async for e in controller.run([{"role": "user", "content": question}])]
+        assert isinstance(events[-1], RunFinished) and events[-1].summary.switches >= 2
+
+    await asyncio.gather(one("What is 2+2?"), one("What is 3+3?"))
+    for pool in (large_pool, small_pool):
+        assert all(len(r.requests) > 1 for r in pool.replicas)  # type: ignore[attr-defined]  # both used
+        for replica in pool.replicas:
+            prompts = [r.prompt for r in replica.requests]  # type: ignore[attr-defined]
+            assert all(isinstance(p, str) and p.startswith(prompts[0]) for p in prompts)  # one run each
+    assert large_pool.open_sessions == [0, 0] and small_pool.open_sessions == [0, 0]
