@@ -50,6 +50,8 @@ class ScriptedBackend:
     vocab: dict[str, int] = field(default_factory=dict)
     requests: list[CompletionRequest] = field(default_factory=list)
     closed_early: list[bool] = field(default_factory=list)
+    prefills: list[str | list[int]] = field(default_factory=list)
+    prefill_delay: float = 0.0
     default: Reply | None = None  # used when the script runs out
 
     def add(self, *replies: Reply | str | Iterable[str]) -> ScriptedBackend:
@@ -72,6 +74,11 @@ class ScriptedBackend:
 
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return [self._id(piece) for piece in words(text)]
+
+    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+        if self.prefill_delay:
+            await asyncio.sleep(self.prefill_delay)
+        self.prefills.append(prompt)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
         self.requests.append(request)

@@ -208,6 +208,19 @@ class VLLMBackend:
             raise self._translate(exc) from exc
         yield end
 
+    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+        # vLLM wants max_tokens >= 1: one greedy token is the price of a prompt-only request.
+        request = CompletionRequest(
+            prompt=prompt, max_tokens=1, logprobs=None, temperature=0.0, add_special_tokens=add_special_tokens
+        )
+        body = await self._body(request)
+        body["return_token_ids"] = False
+        try:
+            response = await self._client.post("/v1/completions", json=body)
+            await self._raise_for_status(response)
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc) from exc
+
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         info = await self.info()
         body = {"model": info.name, "prompt": text, "add_special_tokens": add_special_tokens}

@@ -106,6 +106,8 @@ class SegmentEnded(_Event):
     first_token_t: float | None = None
     last_token_t: float | None = None
     gap_s: float | None = Field(None, description="previous segment's last token -> this first token")
+    prefill_feeds: int = Field(0, description="feeds sent to the idle server while this segment streamed")
+    prefill_cancelled: bool = Field(False, description="a feed to this server was still running and dropped")
 
 
 class ModelStats(BaseModel):
@@ -140,6 +142,8 @@ class RunSummary(BaseModel):
     ttft_s: float | None = None
     switch_gaps_s: list[float] = Field(default_factory=list)
     reasoning_ended_by: Literal["marker", "budget", "eos", "none"] = "none"
+    prefill_feeds: int = 0
+    prefill_cancelled: int = 0
     finish_reason: SegmentEndReason | None = None
 
     @property

@@ -58,6 +58,8 @@ class SummaryBuilder:
                 stats.decode_s += event.last_token_t - event.first_token_t
             if event.gap_s is not None:
                 s.switch_gaps_s.append(event.gap_s)
+            s.prefill_feeds += event.prefill_feeds
+            s.prefill_cancelled += int(event.prefill_cancelled)
             s.finish_reason = event.reason
         elif isinstance(event, CueHit):
             s.cue_hits[event.cue] = s.cue_hits.get(event.cue, 0) + 1

@@ -236,3 +236,42 @@ async def test_prompt_longer_than_the_context_fails_clearly() -> None:
     assert isinstance(failed, RunFailed) and failed.error.model == "large"
     assert "fills the large server's context (20 tokens)" in failed.error.message
     assert large.requests == []
+
+
+async def test_prefill_ahead_feeds_the_idle_server_with_what_it_will_be_sent() -> None:
+    large, small = pair()
+    large.delay = 0.001  # a real stream yields to the event loop between tokens
+    long_sentence = "We add the first pair of numbers and then we carry on adding every other pair of numbers"
+    large.add(long_sentence + " here. So the", "</think>")
+    small.add(" the sum is 4. Next", "4")
+    events = await run(profile(), large, small, feed_every=4)
+    assert small.prefills, "the small server was never fed"
+    first_small_prompt = small.requests[0].prompt
+    assert isinstance(first_small_prompt, str)
+    for fed in small.prefills:
+        assert isinstance(fed, str) and first_small_prompt.startswith(fed)  # feeds are prefixes of the real prompt
+    ends = of(events, SegmentEnded)
+    # Every feed sent either completed or was cancelled when its server's own turn began.
+    assert ends[0].prefill_feeds == len(small.prefills) + int(ends[1].prefill_cancelled)
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert summary.prefill_feeds == len(small.prefills) + len(large.prefills) + summary.prefill_cancelled
+
+
+async def test_prefill_ahead_off_and_slow_feeds_do_not_change_the_output() -> None:
+    async def generate(**opts: object) -> tuple[str, str]:
+        large, small = pair()
+        small.prefill_delay = 0.05  # a feed still in flight when the turn comes: it is cancelled
+        large.add("We add the first pair of numbers and then the second pair here. So the", "</think>")
+        small.add(" the sum is 4. Next", "Four.")
+        events = await run(profile(), large, small, **opts)
+        summary = events[-1].summary  # type: ignore[union-attr]
+        return summary.reasoning, summary.answer
+
+    assert await generate(prefill_ahead=True, feed_every=2) == await generate(prefill_ahead=False)
+
+
+async def test_no_feeds_in_single_model_mode() -> None:
+    large, small = pair()
+    large.add("We add the first pair of numbers and then the second pair here.\n</think>\n\n4")
+    await run(profile(), large, small, mode="large", feed_every=2)
+    assert large.prefills == [] and small.prefills == []
