@@ -53,4 +53,6 @@ def analyse(
         add_bootstrap(stats, [m.key for m in margins], rounds=bootstrap_rounds, seed=seed)
     choose(stats, se_method)
     selected = apply_rule(rule, stats, overall)
-    return Analysis(overall, stats, selected, rule, se_method, bootstrap_rounds if se_method == "bootstrap" else 0)
+    return Analysis(
+        overall, stats, selected, rule, se_method, bootstrap_rounds if se_method == "bootstrap" else 0
+    )

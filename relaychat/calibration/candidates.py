@@ -6,7 +6,9 @@ BASE_WORDS = (
     "Therefore", "Thus", "So", "Similarly", "Also", "Alternatively", "Wait", "Hmm", "But", "However",
     "Hence", "Another", "Oh", "Maybe", "Other", "Again", "Now", "Ah", "Any", "Specifically",
 )  # fmt: skip
-EXTRA = ("check", "double-check", "verify", "then", "then,", "Then", "Then,", "next", "next,", "Next", "Next,")
+EXTRA = (
+    "check", "double-check", "verify", "then", "then,", "Then", "Then,", "next", "next,", "Next", "Next,",
+)  # fmt: skip
 
 
 def _variants(word: str) -> list[str]:

@@ -38,7 +38,9 @@ class CueSetDiff:
             "only_b": self.only_b,
             "both": self.both,
             "metadata": [{"key": k, "a": a, "b": b} for k, a, b in self.metadata],
-            "cues": {r.cue: {"in_a": r.in_a, "in_b": r.in_b, "a": r.stats_a, "b": r.stats_b} for r in self.rows},
+            "cues": {
+                r.cue: {"in_a": r.in_a, "in_b": r.in_b, "a": r.stats_a, "b": r.stats_b} for r in self.rows
+            },
         }
 
 
@@ -63,7 +65,11 @@ def diff_cue_sets(a: CueSet, b: CueSet) -> CueSetDiff:
     ]
     meta_a = _flatten("", {k: a.metadata.get(k) for k in COMPARED_METADATA if k in a.metadata})
     meta_b = _flatten("", {k: b.metadata.get(k) for k in COMPARED_METADATA if k in b.metadata})
-    changed = [(k, meta_a.get(k), meta_b.get(k)) for k in sorted(set(meta_a) | set(meta_b)) if meta_a.get(k) != meta_b.get(k)]
+    changed = [
+        (k, meta_a.get(k), meta_b.get(k))
+        for k in sorted(set(meta_a) | set(meta_b))
+        if meta_a.get(k) != meta_b.get(k)
+    ]
     return CueSetDiff(
         only_a=[c for c in a.cues if c not in set_b],
         only_b=[c for c in b.cues if c not in set_a],

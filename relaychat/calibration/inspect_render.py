@@ -56,7 +56,8 @@ def legend(view: InspectView) -> Text:
     return out
 
 
-def _num(value: object) -> str:
+def fmt_num(value: object) -> str:
+    """Three decimals, or '-' for a missing value."""
     return f"{value:.3f}" if isinstance(value, float) else "-"
 
 
@@ -72,15 +73,15 @@ def cue_table(view: InspectView) -> Table:
         here = [m for m in means if m is not None]
         stats = view.statistics.get(cue, {})
         se = stats.get("se")
-        overall = f"{_num(stats.get('mean'))} ± {_num(se)}" if stats else "-"
+        overall = f"{fmt_num(stats.get('mean'))} ± {fmt_num(se)}" if stats else "-"
         table.add_row(
             json.dumps(cue, ensure_ascii=False),
             Text("yes", "green") if cue in view.kept else Text("no", "red"),
             str(len(means)),
-            _num(sum(here) / len(here)) if here else "-",
+            fmt_num(sum(here) / len(here)) if here else "-",
             str(stats.get("occurrences", "-")),
             overall,
-            _num(stats.get("bar")),
+            fmt_num(stats.get("bar")),
             str(stats.get("reason", "")),
         )
     return table

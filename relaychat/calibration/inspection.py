@@ -8,7 +8,6 @@ was measured.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -61,8 +60,17 @@ def _marks(text: str, spans: list[TokenSpan], cues: list[str], kept: set[str]) -
     marks = []
     for seg in post_cue_segments(text, starts, cues):
         values = [m for s in spans[seg.first_token : seg.last_token] if (m := s.margin) is not None]
-        marks.append(CueMark(seg.cue, seg.cue_start, seg.start, seg.end, seg.cue in kept,
-                             fmean(values) if values else None, seg.token_count))
+        marks.append(
+            CueMark(
+                seg.cue,
+                seg.cue_start,
+                seg.start,
+                seg.end,
+                seg.cue in kept,
+                fmean(values) if values else None,
+                seg.token_count,
+            )
+        )
     return sorted(marks, key=lambda m: (m.cue_start, m.cue))
 
 
@@ -75,13 +83,24 @@ def _cue_set(path: Path | None) -> CueSet | None:
         raise InspectError(str(exc)) from exc
 
 
-def _view(title: str, source: str, text: str, spans: list[TokenSpan], cue_set: CueSet, keys: list[str]) -> InspectView:
+def _view(
+    title: str, source: str, text: str, spans: list[TokenSpan], cue_set: CueSet, keys: list[str]
+) -> InspectView:
     stats = cue_set.metadata.get("statistics") or {}
     candidates = list(stats) if stats else list(cue_set.cues)
     kept = set(cue_set.cues)
     global_mean = (cue_set.metadata.get("global") or {}).get("mean_margin")
-    return InspectView(title, source, text, spans, _marks(text, spans, candidates, kept), list(cue_set.cues),
-                       stats, global_mean, keys)
+    return InspectView(
+        title,
+        source,
+        text,
+        spans,
+        _marks(text, spans, candidates, kept),
+        list(cue_set.cues),
+        stats,
+        global_mean,
+        keys,
+    )
 
 
 def from_calibration(folder: Path, key: str | None, cue_file: Path | None) -> InspectView:

@@ -7,7 +7,7 @@ the global mean, and the statistics of every candidate, dropped ones included.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def build_cue_set(name: str, analysis: Analysis, metadata: dict[str, Any]) -> di
         "name": name,
         "cues": analysis.selected,
         "format": f"relaychat-cue-set/{FORMAT_VERSION}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **metadata,
         "rule": {
             "name": rule.name,

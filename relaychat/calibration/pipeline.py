@@ -94,7 +94,9 @@ def load_done(
         for r in traces_log(out).records()
         if keys is None or r.get("key") in keys
     }
-    scores = {r["key"]: ScoredTrace.model_validate(r) for r in scores_log(out).records() if r.get("key") in traces}
+    scores = {
+        r["key"]: ScoredTrace.model_validate(r) for r in scores_log(out).records() if r.get("key") in traces
+    }
     return traces, scores
 
 
@@ -102,8 +104,10 @@ def _check_models(
     traces: Mapping[str, TraceRecord], scores: Mapping[str, ScoredTrace], large: str, small: str
 ) -> None:
     """Saved work must come from the models the servers serve now."""
-    for found, now, role in (({t.model for t in traces.values()}, large, "large"),
-                             ({s.model for s in scores.values()}, small, "small")):
+    for found, now, role in (
+        ({t.model for t in traces.values()}, large, "large"),
+        ({s.model for s in scores.values()}, small, "small"),
+    ):
         other = found - {now}
         if other:
             raise StateError(
@@ -147,19 +151,30 @@ async def run_pipeline(
             queue.put_nowait(record)
     generation = asyncio.Semaphore(settings.concurrency)
 
+    async def attempt(stage: Stage, key: str, make: Callable[[], Awaitable[T]]) -> T | None:
+        """The item's result, or None after its failure has been recorded."""
+        try:
+            return await _with_retries(make, settings.retries)
+        except RETRYABLE as exc:
+            failures.append(Failure(key, stage, str(exc)))
+            return None
+
     async def make_trace(item: WorkItem) -> None:
         async with generation:
-            try:
-                record = await _with_retries(
-                    lambda: generate_trace(
-                        profile, backends, item.problem, sample=item.sample, seed=item.seed,
-                        max_tokens=settings.max_tokens,
-                    ),
-                    settings.retries,
-                )
-            except RETRYABLE as exc:
-                failures.append(Failure(item.key, "traces", str(exc)))
-                return
+            record = await attempt(
+                "traces",
+                item.key,
+                lambda: generate_trace(
+                    profile,
+                    backends,
+                    item.problem,
+                    sample=item.sample,
+                    seed=item.seed,
+                    max_tokens=settings.max_tokens,
+                ),
+            )
+        if record is None:
+            return
         traces_log(settings.out).append(record.model_dump())
         traces[record.key] = record
         on_progress("traces", len(traces), total)
@@ -167,16 +182,20 @@ async def run_pipeline(
 
     async def scorer() -> None:
         while (record := await queue.get()) is not None:
-            try:
-                scored = await _with_retries(
-                    lambda: score_trace(
-                        backends["small"], profile.small.prompt, key=record.key, question=record.question,
-                        reasoning=record.reasoning, k=settings.k, max_model_len=small_info.max_model_len,
-                    ),
-                    settings.retries,
-                )
-            except RETRYABLE as exc:
-                failures.append(Failure(record.key, "scores", str(exc)))
+            scored = await attempt(
+                "scores",
+                record.key,
+                lambda: score_trace(
+                    backends["small"],
+                    profile.small.prompt,
+                    key=record.key,
+                    question=record.question,
+                    reasoning=record.reasoning,
+                    k=settings.k,
+                    max_model_len=small_info.max_model_len,
+                ),
+            )
+            if scored is None:
                 continue
             scores_log(settings.out).append(scored.model_dump())
             scores[scored.key] = scored

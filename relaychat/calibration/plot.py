@@ -38,12 +38,16 @@ def plot_cue_margins(cue_set: dict[str, Any], path: Path) -> Path:
         if bar is not None:
             ax.plot([bar, bar], [y - 0.35, y + 0.35], color="tab:red", linewidth=0.8, zorder=1)
     if global_mean is not None:
-        ax.axvline(global_mean, color="tab:blue", linestyle="--", linewidth=1, label=f"global mean {global_mean:.3f}")
+        ax.axvline(
+            global_mean, color="tab:blue", linestyle="--", linewidth=1, label=f"global mean {global_mean:.3f}"
+        )
     ax.set_yticks(list(ys))
     ax.set_yticklabels([f"{c!r} (n={stats[c]['occurrences']})" for c in order], fontsize=8)
     ax.set_xlabel("mean post-cue margin p1 - p2 of the small model (± SE); red tick = the rule's bar")
     rule = cue_set["rule"]
-    ax.set_title(f"{cue_set['name']}: {len(cue_set['cues'])} selected (green) by {rule['description']}", fontsize=9)
+    ax.set_title(
+        f"{cue_set['name']}: {len(cue_set['cues'])} selected (green) by {rule['description']}", fontsize=9
+    )
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -106,7 +106,9 @@ async def score_trace(
 ) -> ScoredTrace:
     """One forward pass of the small model over prefix + trace with `prompt_logprobs = k`."""
     started = time.perf_counter()
-    prefix_ids = await backend.tokenize(small_prefix(fmt, question), add_special_tokens=fmt.add_special_tokens)
+    prefix_ids = await backend.tokenize(
+        small_prefix(fmt, question), add_special_tokens=fmt.add_special_tokens
+    )
     reasoning_ids = await backend.tokenize(reasoning, add_special_tokens=False)
     truncated = 0
     if max_model_len:
@@ -115,8 +117,16 @@ async def score_trace(
         reasoning_ids = reasoning_ids[:room] if truncated else reasoning_ids
     info = await backend.info()
     if not reasoning_ids:
-        return ScoredTrace(key=key, model=info.name, k=k, prefix_tokens=len(prefix_ids), starts=[], ends=[],
-                           margins=[], truncated_tokens=truncated)
+        return ScoredTrace(
+            key=key,
+            model=info.name,
+            k=k,
+            prefix_tokens=len(prefix_ids),
+            starts=[],
+            ends=[],
+            margins=[],
+            truncated_tokens=truncated,
+        )
     scores = await backend.score(prefix_ids + reasoning_ids, top_k=k)
     n = len(prefix_ids)
     if scores.token_ids and scores.token_ids[n:] != reasoning_ids:

@@ -59,8 +59,21 @@ class CueStats:
     per_trace: dict[str, list[float]] = field(default_factory=dict, repr=False)  # segment means by trace
 
     def as_dict(self) -> dict[str, object]:
-        keys = ("occurrences", "traces", "tokens", "token_mean", "segment_mean", "se_segment", "se_token",
-                "se_bootstrap", "mean", "se", "bar", "selected", "reason")
+        keys = (
+            "occurrences",
+            "traces",
+            "tokens",
+            "token_mean",
+            "segment_mean",
+            "se_segment",
+            "se_token",
+            "se_bootstrap",
+            "mean",
+            "se",
+            "bar",
+            "selected",
+            "reason",
+        )
         return {k: _round(getattr(self, k)) for k in keys}
 
 
@@ -102,7 +115,9 @@ def cue_stats(traces: Sequence[TraceMargins], cues: Iterable[str]) -> dict[str, 
     return result
 
 
-def add_bootstrap(stats: dict[str, CueStats], trace_keys: Sequence[str], rounds: int = 1000, seed: int = 0) -> None:
+def add_bootstrap(
+    stats: dict[str, CueStats], trace_keys: Sequence[str], rounds: int = 1000, seed: int = 0
+) -> None:
     """Cluster bootstrap over traces: resample whole traces, recompute each cue's mean of segment means.
 
     The same resamples serve every cue; a cue needs occurrences in at least two traces.

@@ -35,7 +35,9 @@ class JsonlLog:
             except json.JSONDecodeError as exc:
                 if number == len(lines):
                     return  # torn final line: that item is redone
-                raise StateError(f"{self.path}:{number} is corrupt ({exc}); delete the line to go on") from exc
+                raise StateError(
+                    f"{self.path}:{number} is corrupt ({exc}); delete the line to go on"
+                ) from exc
 
     def append(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

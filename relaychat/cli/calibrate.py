@@ -53,25 +53,97 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="amc23", metavar="NAME|FILE", help="benchmark name in the data dir, or a .jsonl file (default: amc23)")
-    data.add_argument("--data", metavar="DIR", help="data directory (default: settings, $RELAYCHAT_DATA, ../shared/data)")
+    data.add_argument(
+        "--dataset",
+        default="amc23",
+        metavar="NAME|FILE",
+        help="benchmark name in the data dir, or a .jsonl file (default: amc23)",
+    )
+    data.add_argument(
+        "--data", metavar="DIR", help="data directory (default: settings, $RELAYCHAT_DATA, ../shared/data)"
+    )
     data.add_argument("--limit", type=positive_int, metavar="N", help="use the first N problems only")
-    data.add_argument("--samples", type=positive_int, default=4, metavar="N", help="traces per problem (default: 4)")
-    data.add_argument("--max-tokens", type=positive_int, metavar="N", help="reasoning tokens per trace (default: the profile's budget)")
+    data.add_argument(
+        "--samples", type=positive_int, default=4, metavar="N", help="traces per problem (default: 4)"
+    )
+    data.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        metavar="N",
+        help="reasoning tokens per trace (default: the profile's budget)",
+    )
     data.add_argument("--seed", type=int, help="calibration seed (default: the profile's, else 0)")
-    data.add_argument("--k", type=positive_int, default=20, metavar="K", help="top-k of the prompt logprobs (default: 20, the server's usual cap)")
-    data.add_argument("--out", type=Path, metavar="DIR", help="where work and results go (default: a folder in the data dir named after the settings)")
+    data.add_argument(
+        "--k",
+        type=positive_int,
+        default=20,
+        metavar="K",
+        help="top-k of the prompt logprobs (default: 20, the server's usual cap)",
+    )
+    data.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where work and results go (default: a folder in the data dir named after the settings)",
+    )
     sel = parser.add_argument_group("selection")
-    sel.add_argument("--rule", choices=RULES, default="mean-se", help="mean-se (the paper's), mean-delta, or all (default: mean-se)")
-    sel.add_argument("--threshold", type=float, default=1.0, help="z for mean-se, the absolute gap for mean-delta (default: 1.0)")
-    sel.add_argument("--se", choices=SE_METHODS, default="segment", help="standard error over segments (default), a cluster bootstrap over traces, or pooled tokens (the reference's weak bar)")
-    sel.add_argument("--bootstrap-rounds", type=positive_int, default=1000, metavar="N", help="resamples for --se bootstrap")
-    sel.add_argument("--min-occurrences", type=positive_int, default=2, metavar="N", help="occurrences a cue needs to be considered (default: 2)")
-    sel.add_argument("--candidates", metavar="FILE", help="cue-set file with the candidates (default: the paper's 91)")
+    sel.add_argument(
+        "--rule",
+        choices=RULES,
+        default="mean-se",
+        help="mean-se (the paper's), mean-delta, or all (default: mean-se)",
+    )
+    sel.add_argument(
+        "--threshold",
+        type=float,
+        default=1.0,
+        help="z for mean-se, the absolute gap for mean-delta (default: 1.0)",
+    )
+    sel.add_argument(
+        "--se",
+        choices=SE_METHODS,
+        default="segment",
+        help="standard error over segments (default), a cluster bootstrap over traces, or pooled tokens (the reference's weak bar)",
+    )
+    sel.add_argument(
+        "--bootstrap-rounds",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="resamples for --se bootstrap",
+    )
+    sel.add_argument(
+        "--min-occurrences",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="occurrences a cue needs to be considered (default: 2)",
+    )
+    sel.add_argument(
+        "--candidates", metavar="FILE", help="cue-set file with the candidates (default: the paper's 91)"
+    )
     run = parser.add_argument_group("execution")
-    run.add_argument("--concurrency", type=positive_int, default=4, metavar="N", help="traces generated at once (default: 4)")
-    run.add_argument("--score-concurrency", type=positive_int, default=1, metavar="N", help="traces scored at once; prompt logprobs are memory-hungry (default: 1)")
-    run.add_argument("--retries", type=int, default=2, metavar="N", help="retries of a failed item before it is reported (default: 2)")
+    run.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="traces generated at once (default: 4)",
+    )
+    run.add_argument(
+        "--score-concurrency",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="traces scored at once; prompt logprobs are memory-hungry (default: 1)",
+    )
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="retries of a failed item before it is reported (default: 2)",
+    )
     run.add_argument("--no-plot", action="store_true", help="skip margins.png")
     add_profile_args(parser)
     parser.set_defaults(func=cmd_calibrate)
@@ -115,18 +187,32 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if args.retries < 0:
         raise UserError("--retries must be 0 or more")
     if args.k > 20:
-        Console(stderr=True).print("[yellow]note:[/] vLLM rejects --k above its --max-logprobs (20 by default)")
+        Console(stderr=True).print(
+            "[yellow]note:[/] vLLM rejects --k above its --max-logprobs (20 by default)"
+        )
     max_tokens = args.max_tokens or profile.max_tokens
     seed = args.seed if args.seed is not None else (profile.seed if profile.seed is not None else 0)
-    out: Path = args.out or data_dir() / "calibration" / f"{profile.name}-{path.stem}-t{max_tokens}-seed{seed}-k{args.k}"
+    out: Path = (
+        args.out
+        or data_dir() / "calibration" / f"{profile.name}-{path.stem}-t{max_tokens}-seed{seed}-k{args.k}"
+    )
     pipeline = PipelineSettings(
-        out=out, problems=problems, samples=args.samples, max_tokens=max_tokens, seed=seed, k=args.k,
-        concurrency=args.concurrency, score_concurrency=args.score_concurrency, retries=args.retries,
+        out=out,
+        problems=problems,
+        samples=args.samples,
+        max_tokens=max_tokens,
+        seed=seed,
+        k=args.k,
+        concurrency=args.concurrency,
+        score_concurrency=args.score_concurrency,
+        retries=args.retries,
         identity=_identity(profile, path, max_tokens, seed, args.k),
     )
     err = Console(stderr=True, highlight=False)
-    err.print(f"calibrating [bold]{profile.name}[/] on {path.stem}: {len(problems)} problems x {args.samples} "
-              f"samples, {max_tokens} tokens each; work saved in {out}")
+    err.print(
+        f"calibrating [bold]{profile.name}[/] on {path.stem}: {len(problems)} problems x {args.samples} "
+        f"samples, {max_tokens} tokens each; work saved in {out}"
+    )
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         result = asyncio.run(_run(pipeline, profile, err))
     if result.failures:
@@ -137,22 +223,43 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
             f"finished work is kept in {out}: rerun the same command to retry them"
         )
     rule = SelectionRule(args.rule, args.threshold, args.min_occurrences)
-    analysis = analyse(trace_margins(result.traces, result.scores), candidates, rule, args.se,
-                       seed=seed, bootstrap_rounds=args.bootstrap_rounds)
+    analysis = analyse(
+        trace_margins(result.traces, result.scores),
+        candidates,
+        rule,
+        args.se,
+        seed=seed,
+        bootstrap_rounds=args.bootstrap_rounds,
+    )
     records = list(result.traces.values())
     metadata = {
-        "pair": {"profile": profile.name, "large": records[0].model if records else None,
-                 "small": next(iter(result.scores.values())).model if result.scores else None},
+        "pair": {
+            "profile": profile.name,
+            "large": records[0].model if records else None,
+            "small": next(iter(result.scores.values())).model if result.scores else None,
+        },
         "template": {"large": profile.large.prompt.template, "small": profile.small.prompt.template},
-        "dataset": {"name": path.stem, "path": str(path), "sha256": file_digest(path), "problems": len(problems),
-                    "samples": args.samples},
-        "seed": seed, "k": args.k, "max_tokens": max_tokens,
+        "dataset": {
+            "name": path.stem,
+            "path": str(path),
+            "sha256": file_digest(path),
+            "problems": len(problems),
+            "samples": args.samples,
+        },
+        "seed": seed,
+        "k": args.k,
+        "max_tokens": max_tokens,
         "candidates": candidates,
-        "traces": {"ended_by": _count(r.ended_by for r in records),
-                   "truncated_for_scoring": sum(1 for s in result.scores.values() if s.truncated_tokens)},
-        "timing": {"wall_s": round(result.wall_s, 2), "trace_s": round(sum(r.wall_s for r in records), 2),
-                   "score_s": round(sum(s.wall_s for s in result.scores.values()), 2),
-                   "resumed_items": result.resumed},
+        "traces": {
+            "ended_by": _count(r.ended_by for r in records),
+            "truncated_for_scoring": sum(1 for s in result.scores.values() if s.truncated_tokens),
+        },
+        "timing": {
+            "wall_s": round(result.wall_s, 2),
+            "trace_s": round(sum(r.wall_s for r in records), 2),
+            "score_s": round(sum(s.wall_s for s in result.scores.values()), 2),
+            "resumed_items": result.resumed,
+        },
     }
     cue_set = build_cue_set(f"{profile.name}-{path.stem}", analysis, metadata)
     cue_file = write_cue_set(out / "cues.json", cue_set)
@@ -179,10 +286,16 @@ async def _run(pipeline: PipelineSettings, profile: PairProfile, err: Console) -
     total = len(pipeline.items())
     try:
         with Progress(
-            TextColumn("[bold]{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]{task.description:<8}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=err,
         ) as bar:
-            tasks = {"traces": bar.add_task("traces", total=total), "scores": bar.add_task("scores", total=total)}
+            tasks = {
+                "traces": bar.add_task("traces", total=total),
+                "scores": bar.add_task("scores", total=total),
+            }
             started = time.perf_counter()
 
             def progress(stage: str, done: int, _total: int) -> None:
@@ -202,11 +315,16 @@ async def _run(pipeline: PipelineSettings, profile: PairProfile, err: Console) -
 def _print_result(cue_set: dict[str, Any], cue_file: Path, report: Path, result: PipelineResult) -> None:
     out = Console(highlight=False)
     g = cue_set["global"]
-    out.print(f"global mean margin {g['mean_margin']:.4f} over {g['tokens']} tokens in {g['traces']} traces"
-              if g["mean_margin"] is not None else "no scored tokens")
+    out.print(
+        f"global mean margin {g['mean_margin']:.4f} over {g['tokens']} tokens in {g['traces']} traces"
+        if g["mean_margin"] is not None
+        else "no scored tokens"
+    )
     out.print(f"rule: {cue_set['rule']['description']} (SE over {cue_set['rule']['standard_error']})")
     cues = cue_set["cues"]
-    out.print(f"selected {len(cues)} of {len(cue_set['statistics'])} candidates: "
-              + (", ".join(repr(c) for c in cues) or "none"))
+    out.print(
+        f"selected {len(cues)} of {len(cue_set['statistics'])} candidates: "
+        + (", ".join(repr(c) for c in cues) or "none")
+    )
     out.print(f"cue set: {cue_file}\nreport:  {report}")
-    out.print(f"use it:  relaychat run --profile {cue_set['pair']['profile']} --cues {cue_file} \"...\"")
+    out.print(f'use it:  relaychat run --profile {cue_set["pair"]["profile"]} --cues {cue_file} "..."')

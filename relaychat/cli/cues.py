@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from relaychat.calibration.diff import CueSetDiff, diff_cue_sets
-from relaychat.calibration.inspect_render import cue_table, legend, shaded_text
+from relaychat.calibration.inspect_render import cue_table, fmt_num, legend, shaded_text
 from relaychat.calibration.inspection import InspectError, load_view
 from relaychat.cli.common import UserError
 from relaychat.config import Settings
@@ -49,7 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     inspect.add_argument("trace", type=Path, metavar="TRACE", help="calibration directory or run trace file")
     inspect.add_argument("--item", metavar="KEY", help="calibration item, e.g. 3-s1 (default: the first)")
-    inspect.add_argument("--cues", type=Path, metavar="FILE", help="cue set to mark (default: the calibration's cues.json, or the run's cues)")
+    inspect.add_argument(
+        "--cues",
+        type=Path,
+        metavar="FILE",
+        help="cue set to mark (default: the calibration's cues.json, or the run's cues)",
+    )
     inspect.add_argument("--tui", action="store_true", help="open an interactive viewer instead of printing")
     inspect.add_argument("--list", action="store_true", help="list the calibration items and exit")
     inspect.set_defaults(func=cmd_inspect)
@@ -96,14 +101,10 @@ def _load(path: Path) -> Any:
         raise UserError(str(exc)) from exc
 
 
-def _num(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else "-"
-
-
 def _stats_cell(stats: dict[str, Any]) -> str:
     if not stats:
         return "-"
-    return f"{_num(stats.get('mean'))} ± {_num(stats.get('se'))} (n={stats.get('occurrences', '-')})"
+    return f"{fmt_num(stats.get('mean'))} ± {fmt_num(stats.get('se'))} (n={stats.get('occurrences', '-')})"
 
 
 def render_diff(diff: CueSetDiff, name_a: str, name_b: str) -> list[Any]:

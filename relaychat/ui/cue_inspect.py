@@ -4,9 +4,10 @@ shading and cue marks. Standalone on purpose (its own App), so it does not touch
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Label, ListItem, ListView, Static
 
@@ -24,7 +25,11 @@ class CueInspectApp(App[None]):
     #source { color: $text-muted; }
     #legend, #trace { margin-bottom: 1; }
     """
-    BINDINGS = [Binding("q", "quit", "quit"), Binding("j", "next", "next trace"), Binding("k", "previous", "previous trace")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "quit"),
+        Binding("j", "next", "next trace"),
+        Binding("k", "previous", "previous trace"),
+    ]
 
     def __init__(self, target: Path, view: InspectView, *, cue_file: Path | None = None) -> None:
         super().__init__()

@@ -26,17 +26,33 @@ REASONING = "So the café costs 5€ — that is 3.5 units 😀. Now, we add 2 t
 
 
 def cli(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*RELAYCHAT, *argv], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    return subprocess.run(
+        [*RELAYCHAT, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+        check=False,
+    )
 
 
 async def test_scores_cover_exactly_the_reasoning_tokens(demo_profile: PairProfile) -> None:
     small = VLLMBackend(demo_profile.small.url)
     try:
         fmt = demo_profile.small.prompt
-        scored = await score_trace(small, fmt, key="x", question="What is 5 + 2?", reasoning=REASONING, k=20,
-                                   max_model_len=(await small.info()).max_model_len)
+        scored = await score_trace(
+            small,
+            fmt,
+            key="x",
+            question="What is 5 + 2?",
+            reasoning=REASONING,
+            k=20,
+            max_model_len=(await small.info()).max_model_len,
+        )
         reasoning_ids = await small.tokenize(REASONING)
-        prefix_ids = await small.tokenize(small_prefix(fmt, "What is 5 + 2?"), add_special_tokens=fmt.add_special_tokens)
+        prefix_ids = await small.tokenize(
+            small_prefix(fmt, "What is 5 + 2?"), add_special_tokens=fmt.add_special_tokens
+        )
         assert scored.prefix_tokens == len(prefix_ids)
         assert len(scored.margins) == len(reasoning_ids) and scored.truncated_tokens == 0
         # the spans tile the reasoning: multi-byte characters included, nothing lost or doubled
@@ -53,13 +69,34 @@ async def test_scores_cover_exactly_the_reasoning_tokens(demo_profile: PairProfi
 
 def _expected_occurrences(reasoning: str, cue: str) -> int:
     """Independent count: matches of the runtime matcher not at the very end of the text."""
-    return sum(1 for m in CueMatcher.of([cue]).find_all(reasoning) if (sentence_end(reasoning, m.end) or len(reasoning)) > m.end)
+    return sum(
+        1
+        for m in CueMatcher.of([cue]).find_all(reasoning)
+        if (sentence_end(reasoning, m.end) or len(reasoning)) > m.end
+    )
 
 
-def test_calibrate_end_to_end_then_run_with_the_cue_set(demo_profile: PairProfile, data_dir: Path, tmp_path: Path) -> None:
+def test_calibrate_end_to_end_then_run_with_the_cue_set(
+    demo_profile: PairProfile, data_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "calib"
-    common = ["--profile", "cpu-demo", "--dataset", "amc23", "--data", str(data_dir), "--limit", "2",
-              "--samples", "2", "--max-tokens", "120", "--out", str(out), "--no-autostart"]
+    common = [
+        "--profile",
+        "cpu-demo",
+        "--dataset",
+        "amc23",
+        "--data",
+        str(data_dir),
+        "--limit",
+        "2",
+        "--samples",
+        "2",
+        "--max-tokens",
+        "120",
+        "--out",
+        str(out),
+        "--no-autostart",
+    ]
     done = cli("calibrate", *common)
     assert done.returncode == 0, done.stderr
     data = json.loads((out / "cues.json").read_text())
@@ -71,21 +108,41 @@ def test_calibrate_end_to_end_then_run_with_the_cue_set(demo_profile: PairProfil
     assert len(data["statistics"]) == 91 and data["rule"]["name"] == "mean-se"
     assert set(data["cues"]) == {c for c, s in data["statistics"].items() if s["selected"]}
     for cue in CANDIDATE_POOL:  # occurrences agree with an independent count over the saved traces
-        assert data["statistics"][cue]["occurrences"] == sum(_expected_occurrences(t["reasoning"], cue) for t in traces)
-    assert (out / "report.md").read_text().startswith("# Cue calibration") and (out / "margins.png").stat().st_size > 0
+        assert data["statistics"][cue]["occurrences"] == sum(
+            _expected_occurrences(t["reasoning"], cue) for t in traces
+        )
+    assert (out / "report.md").read_text().startswith("# Cue calibration") and (
+        out / "margins.png"
+    ).stat().st_size > 0
 
     # Re-analyse with the `all` rule and two always-present "cues": no generation, instant, non-empty set.
     candidates = tmp_path / "candidates.json"
     candidates.write_text(json.dumps({"cues": [*CANDIDATE_POOL, "is", "the"]}))
-    again = cli("calibrate", *common, "--rule", "all", "--min-occurrences", "1", "--candidates", str(candidates))
+    again = cli(
+        "calibrate", *common, "--rule", "all", "--min-occurrences", "1", "--candidates", str(candidates)
+    )
     assert again.returncode == 0, again.stderr
-    assert [json.loads(line)["key"] for line in (out / "traces.jsonl").read_text().splitlines()] == [t["key"] for t in traces]
+    assert [json.loads(line)["key"] for line in (out / "traces.jsonl").read_text().splitlines()] == [
+        t["key"] for t in traces
+    ]
     cue_set = load_cue_set(out / "cues.json")
     assert cue_set.metadata["timing"]["resumed_items"] == 4 and cue_set.cues
-    assert set(cue_set.cues) == {c for c, s in cue_set.metadata["statistics"].items() if s["occurrences"] >= 1}
+    assert set(cue_set.cues) == {
+        c for c, s in cue_set.metadata["statistics"].items() if s["occurrences"] >= 1
+    }
 
-    run = cli("run", "--profile", "cpu-demo", "--cues", str(out / "cues.json"), "--max-tokens", "60", "--json",
-              "--no-autostart", "What is 17 * 23?")
+    run = cli(
+        "run",
+        "--profile",
+        "cpu-demo",
+        "--cues",
+        str(out / "cues.json"),
+        "--max-tokens",
+        "60",
+        "--json",
+        "--no-autostart",
+        "What is 17 * 23?",
+    )
     assert run.returncode == 0, run.stderr
     events = [parse_event(line) for line in run.stdout.splitlines() if line.strip()]
     started = next(e for e in events if isinstance(e, RunStarted))
@@ -93,14 +150,39 @@ def test_calibrate_end_to_end_then_run_with_the_cue_set(demo_profile: PairProfil
     assert isinstance(events[-1], RunFinished)
 
 
-def test_ctrl_c_loses_nothing_and_a_rerun_continues(demo_profile: PairProfile, data_dir: Path, tmp_path: Path) -> None:
+def test_ctrl_c_loses_nothing_and_a_rerun_continues(
+    demo_profile: PairProfile, data_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "calib"
-    argv = ["calibrate", "--profile", "cpu-demo", "--dataset", "amc23", "--data", str(data_dir), "--limit", "3",
-            "--samples", "1", "--max-tokens", "100", "--concurrency", "1", "--out", str(out), "--no-autostart"]
+    argv = [
+        "calibrate",
+        "--profile",
+        "cpu-demo",
+        "--dataset",
+        "amc23",
+        "--data",
+        str(data_dir),
+        "--limit",
+        "3",
+        "--samples",
+        "1",
+        "--max-tokens",
+        "100",
+        "--concurrency",
+        "1",
+        "--out",
+        str(out),
+        "--no-autostart",
+    ]
     # A child started from a background job inherits SIGINT as ignored: give it back the default, as a
     # terminal would, so Python turns the signal into KeyboardInterrupt.
-    process = subprocess.Popen([*RELAYCHAT, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [*RELAYCHAT, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - no threads here
+    )
     traces = out / "traces.jsonl"
     deadline = time.monotonic() + 300
     while process.poll() is None and not (traces.exists() and traces.read_text().count("\n") >= 1):

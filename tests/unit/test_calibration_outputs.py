@@ -23,14 +23,29 @@ from relaychat.core.cueset import load_cue_set
 from tests.unit.test_calibration_pipeline import setup
 
 
-async def calibrated(tmp_path: Path, rule: SelectionRule = SelectionRule("all")) -> tuple[Path, dict]:  # type: ignore[type-arg]
+async def calibrated(tmp_path: Path, rule: SelectionRule | None = None) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    rule = rule or SelectionRule("all")
     settings, profile, large, small = setup(tmp_path)
     result = await run_pipeline(settings, profile, {"large": large, "small": small})
-    analysis = analyse(trace_margins(result.traces, result.scores), CANDIDATE_POOL, rule, "bootstrap",
-                       seed=3, bootstrap_rounds=200)
-    cue_set = build_cue_set("demo", analysis, {"pair": {"profile": "cpu-demo", "large": "L", "small": "S"},
-                                               "dataset": {"name": "toy", "problems": 2, "samples": 2},
-                                               "seed": 3, "k": 20, "max_tokens": 60})
+    analysis = analyse(
+        trace_margins(result.traces, result.scores),
+        CANDIDATE_POOL,
+        rule,
+        "bootstrap",
+        seed=3,
+        bootstrap_rounds=200,
+    )
+    cue_set = build_cue_set(
+        "demo",
+        analysis,
+        {
+            "pair": {"profile": "cpu-demo", "large": "L", "small": "S"},
+            "dataset": {"name": "toy", "problems": 2, "samples": 2},
+            "seed": 3,
+            "k": 20,
+            "max_tokens": 60,
+        },
+    )
     write_cue_set(settings.out / "cues.json", cue_set)
     return settings.out, cue_set
 
@@ -51,7 +66,11 @@ async def test_cue_set_file_loads_as_a_cue_set_and_keeps_its_provenance(tmp_path
 async def test_report_and_plot(tmp_path: Path) -> None:
     out, data = await calibrated(tmp_path, SelectionRule("mean-se", 1.0))
     markdown = render_markdown(data, "margins.png")
-    assert "global mean margin" in markdown and '`"So "`' in markdown and "![cue margins](margins.png)" in markdown
+    assert (
+        "global mean margin" in markdown
+        and '`"So "`' in markdown
+        and "![cue margins](margins.png)" in markdown
+    )
     assert markdown.count("\n| `") == sum(1 for s in data["statistics"].values() if s["occurrences"])
     png = plot_cue_margins(data, out / "margins.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -74,8 +93,16 @@ async def test_inspect_view_marks_every_cue_firing_with_its_verdict(tmp_path: Pa
 
 def test_diff_reports_moved_cues_and_changed_settings(tmp_path: Path) -> None:
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    a.write_text(json.dumps({"cues": ["Now,", "So "], "seed": 0, "rule": {"threshold": 1.0},
-                             "statistics": {"Now,": {"mean": 0.7, "se": 0.1, "occurrences": 5}}}))
+    a.write_text(
+        json.dumps(
+            {
+                "cues": ["Now,", "So "],
+                "seed": 0,
+                "rule": {"threshold": 1.0},
+                "statistics": {"Now,": {"mean": 0.7, "se": 0.1, "occurrences": 5}},
+            }
+        )
+    )
     b.write_text(json.dumps({"cues": ["So ", "Thus"], "seed": 0, "rule": {"threshold": 2.0}}))
     diff = diff_cue_sets(load_cue_set(a), load_cue_set(b))
     assert (diff.only_a, diff.only_b, diff.both) == (["Now,"], ["Thus"], ["So "])
@@ -99,7 +126,9 @@ def test_cues_diff_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_cues_inspect_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["cues", "inspect", str(tmp_path)])
-    assert exit_.value.code == 2 and "not a calibration directory" in " ".join(capsys.readouterr().err.split())
+    assert exit_.value.code == 2 and "not a calibration directory" in " ".join(
+        capsys.readouterr().err.split()
+    )
 
 
 def test_calibrate_rejects_an_unknown_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

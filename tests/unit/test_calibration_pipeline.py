@@ -40,12 +40,22 @@ class Scorer(ScriptedBackend):
         return PromptScores(token_ids=prompt, top_logprobs=tops, tokens=pieces)
 
 
-def setup(tmp_path: Path, **overrides: object) -> tuple[PipelineSettings, PairProfile, ScriptedBackend, Scorer]:
+def setup(
+    tmp_path: Path, **overrides: object
+) -> tuple[PipelineSettings, PairProfile, ScriptedBackend, Scorer]:
     profile = load_profile("cpu-demo")
     large = ScriptedBackend("http://large", name="L", default=Reply(words(TRACE)))
     small = Scorer("http://small", name="S")
-    settings = PipelineSettings(out=tmp_path / "calib", problems=PROBLEMS, samples=2, max_tokens=60,
-                                concurrency=1, score_concurrency=1, retries=1, identity={"seed": 0})
+    settings = PipelineSettings(
+        out=tmp_path / "calib",
+        problems=PROBLEMS,
+        samples=2,
+        max_tokens=60,
+        concurrency=1,
+        score_concurrency=1,
+        retries=1,
+        identity={"seed": 0},
+    )
     for key, value in overrides.items():
         setattr(settings, key, value)
     return settings, profile, large, small
@@ -54,8 +64,9 @@ def setup(tmp_path: Path, **overrides: object) -> tuple[PipelineSettings, PairPr
 async def test_every_item_is_traced_scored_and_saved(tmp_path: Path) -> None:
     settings, profile, large, small = setup(tmp_path)
     progress: list[tuple[str, int, int]] = []
-    result = await run_pipeline(settings, profile, {"large": large, "small": small},
-                                lambda *a: progress.append(a))
+    result = await run_pipeline(
+        settings, profile, {"large": large, "small": small}, lambda *a: progress.append(a)
+    )
     assert sorted(result.traces) == ["0-s0", "0-s1", "1-s0", "1-s1"] == sorted(result.scores)
     assert not result.failures and result.resumed == 0
     record = result.traces["0-s0"]

@@ -11,7 +11,9 @@ GLOBAL = GlobalStats(mean=0.50, tokens=1000, traces=10)
 
 
 def stats(cue: str, mean: float | None, se: float | None, occurrences: int = 10) -> CueStats:
-    return CueStats(cue, occurrences=occurrences, traces=occurrences, tokens=occurrences * 5, mean=mean, se=se)
+    return CueStats(
+        cue, occurrences=occurrences, traces=occurrences, tokens=occurrences * 5, mean=mean, se=se
+    )
 
 
 def test_cue_just_above_the_bar_is_kept_and_just_below_is_dropped() -> None:
@@ -49,7 +51,11 @@ def test_missing_standard_error_is_not_a_pass() -> None:
 
 
 def test_mean_delta_and_all_rules() -> None:
-    table = {"A": stats("A", 0.56, 0.5), "B": stats("B", 0.54, 0.0), "C": stats("C", 0.1, None, occurrences=1)}
+    table = {
+        "A": stats("A", 0.56, 0.5),
+        "B": stats("B", 0.54, 0.0),
+        "C": stats("C", 0.1, None, occurrences=1),
+    }
     assert apply_rule(SelectionRule("mean-delta", 0.05), table, GLOBAL) == ["A"]
     assert apply_rule(SelectionRule("all", min_occurrences=1), table, GLOBAL) == ["A", "B", "C"]
 

@@ -22,13 +22,19 @@ def trace(key: str, pieces: list[str], margins: list[float | None]) -> TraceMarg
 
 # Two traces; "Now," is followed by 3-token sentences whose margins are constant within a segment
 # (perfectly autocorrelated) but differ between segments.
-T1 = trace("a", ["Now", ",", " x", " y", ".", " Now", ",", " z", " w", "."], [0.1, 0.1, 0.9, 0.9, 0.9, 0.2, 0.2, 0.5, 0.5, 0.5])
+T1 = trace(
+    "a",
+    ["Now", ",", " x", " y", ".", " Now", ",", " z", " w", "."],
+    [0.1, 0.1, 0.9, 0.9, 0.9, 0.2, 0.2, 0.5, 0.5, 0.5],
+)
 T2 = trace("b", ["Now", ",", " p", " q", ".", " Hmm", " r", "."], [None, 0.3, 0.7, 0.7, 0.7, 0.4, 0.4, 0.4])
 
 
 def test_the_candidate_pool_is_the_papers_91() -> None:
     assert len(CANDIDATE_POOL) == 91 == len(set(CANDIDATE_POOL))
-    assert {"So ", "so ", "So,", "so,", "Specifically,", "specifically", "double-check", "Next,"} <= set(CANDIDATE_POOL)
+    assert {"So ", "so ", "So,", "so,", "Specifically,", "specifically", "double-check", "Next,"} <= set(
+        CANDIDATE_POOL
+    )
     assert "So" not in CANDIDATE_POOL and len(BASE_WORDS) == 20
 
 
