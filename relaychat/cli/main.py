@@ -61,12 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    # `relaychat` and `relaychat --profile X` open the chat app: route options without a command to it.
+    if "chat" in commands and (not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help"))):
+        argv = ["chat", *argv]
     args = parser.parse_args(argv)
     if args.command is None:
-        if "chat" not in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
-            parser.print_help()
-            return
-        args = parser.parse_args(["chat", *(argv if argv is not None else sys.argv[1:])])
+        parser.print_help()
+        return
     settings = load_settings()
     try:
         code = args.func(args, settings)
