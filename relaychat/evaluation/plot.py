@@ -29,11 +29,11 @@ def plot_accuracy_latency(report: EvalReport, path: Path) -> Path | None:
         colour = MODE_COLOURS.get(m.mode, "#555555")
         ax.errorbar(m.latency_mean_s, acc, yerr=[[max(low, 0)], [max(high, 0)]], fmt="o", color=colour,
                     capsize=4, markersize=8, label=m.mode)
-        ax.annotate(m.mode, (m.latency_mean_s, acc), textcoords="offset points", xytext=(8, 6))  # type: ignore[arg-type]
     ax.set_xlabel("mean latency per sample (s)")
     ax.set_ylabel("pass@1 (%)")
     ax.set_ylim(-2, 102)
-    ax.set_xlim(left=0)
+    ax.set_xlim(0, max(m.latency_mean_s or 0 for m in points) * 1.15 or 1)
+    ax.legend(title="mode", loc="upper left")
     ax.grid(alpha=0.3)
     meta = report.meta
     ax.set_title(f"{meta.get('dataset', '')} - {meta.get('profile', '')} (budget {meta.get('max_tokens', '?')})")
