@@ -16,7 +16,7 @@ common=(
     --enable-prefix-caching          # each switch prefills only the tokens the server has not seen
     --chat-template "$template"      # renders a partial <think> turn verbatim, so it can be continued
 )
-export VLLM_MAX_STOP_STRINGS=64      # recent vLLM caps stop strings at 4 per request
+export VLLM_MAX_STOP_STRINGS=1024    # vLLM caps stop strings at 4 per request; our cue stops need ~250
 vllm="${VLLM:-vllm}"
 CUDA_VISIBLE_DEVICES="$large_gpus" "$vllm" serve "$large" --port "${LARGE_PORT:-8000}" \
     --tensor-parallel-size "$tp" "${common[@]}" "$@" &

@@ -52,6 +52,7 @@ class ScriptedBackend:
     closed_early: list[bool] = field(default_factory=list)
     prefills: list[str | list[int]] = field(default_factory=list)
     prefill_delay: float = 0.0
+    max_stops: int | None = 4  # vLLM's default cap; None = unlimited (server-side cue path)
     default: Reply | None = None  # used when the script runs out
 
     def add(self, *replies: Reply | str | Iterable[str]) -> ScriptedBackend:
@@ -75,6 +76,9 @@ class ScriptedBackend:
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         return [self._id(piece) for piece in words(text)]
 
+    async def accepts_stops(self, stops: list[str]) -> bool:
+        return self.max_stops is None or len(stops) <= self.max_stops
+
     async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
         if self.prefill_delay:
             await asyncio.sleep(self.prefill_delay)
@@ -93,13 +97,25 @@ class ScriptedBackend:
         p1 = (1 + reply.margin) / 2
         top = {"a": _log(p1), "b": _log(1 - p1)}
         produced = 0
+        output = ""
         for text in reply.tokens[: request.max_tokens]:
             if reply.fail_after is not None and produced >= reply.fail_after:
                 raise reply.error or BackendError("scripted failure", url=self.url)
             if self.delay:
                 await asyncio.sleep(self.delay)
             produced += 1
-            yield StreamChunk(text=text, tokens=[Token(text=text, id=self._id(text), top_logprobs=top)])
+            output += text
+            token = Token(text=text, id=self._id(text), top_logprobs=top)
+            fired = _stop_fired(output, len(text), request) if produced >= request.min_tokens else None
+            if fired is not None:
+                # Like vLLM: the text is cut right after the stop string, the token is whole.
+                stop, cut = fired
+                visible = text[: len(text) - (len(output) - cut)]
+                yield StreamChunk(text=visible, tokens=[token])
+                self.closed_early[slot] = False
+                yield StreamEnd(finish_reason="stop", stop_reason=stop, completion_tokens=produced)
+                return
+            yield StreamChunk(text=text, tokens=[token])
         truncated = len(reply.tokens) > request.max_tokens
         self.closed_early[slot] = False
         yield StreamEnd(
@@ -114,6 +130,23 @@ class ScriptedBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+def _stop_fired(output: str, new_chars: int, request: CompletionRequest) -> tuple[str, int] | None:
+    """vLLM's rule: look for stop strings in the newly added text (plus the longest stop's overlap)."""
+    if not request.stop:
+        return None
+    longest = max(len(s) for s in request.stop)
+    window_start = max(0, len(output) - new_chars - longest + 1)
+    best: tuple[int, str] | None = None
+    for stop in request.stop:
+        at = output.find(stop, window_start)
+        if at >= 0 and (best is None or at < best[0]):
+            best = (at, stop)
+    if best is None:
+        return None
+    at, stop = best
+    return stop, at + len(stop) if request.include_stop_str_in_output else at
 
 
 def _log(p: float) -> float:

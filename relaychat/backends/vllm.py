@@ -46,6 +46,7 @@ class VLLMBackend:
         self.url = url.rstrip("/")
         self._model = model
         self._info: ModelInfo | None = None
+        self._stop_support: dict[int, bool] = {}  # stop-list size -> accepted by the server
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             base_url=self.url,
@@ -221,6 +222,23 @@ class VLLMBackend:
         except Exception as exc:  # noqa: BLE001
             raise self._translate(exc) from exc
 
+    async def accepts_stops(self, stops: list[str]) -> bool:
+        if len(stops) in self._stop_support:
+            return self._stop_support[len(stops)]
+        probe = CompletionRequest(prompt="Hi", max_tokens=1, logprobs=None, stop=stops, temperature=0.0)
+        try:
+            response = await self._client.post("/v1/completions", json=await self._body(probe))
+            await self._raise_for_status(response)
+            accepted = True
+        except RequestRejected as exc:
+            if "stop" not in str(exc).lower():
+                raise
+            accepted = False
+        except Exception as exc:  # noqa: BLE001
+            raise self._translate(exc) from exc
+        self._stop_support[len(stops)] = accepted
+        return accepted
+
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         info = await self.info()
         body = {"model": info.name, "prompt": text, "add_special_tokens": add_special_tokens}
@@ -267,7 +285,12 @@ def _parse_choice(choice: dict[str, Any]) -> StreamChunk:
     pieces: list[str] = logprobs.get("tokens") or []
     tops: list[dict[str, float] | None] = logprobs.get("top_logprobs") or []
     count = max(len(ids), len(pieces))
-    if "".join(pieces) != text or len(pieces) != count:
+    joined = "".join(pieces)
+    if joined != text and joined.startswith(text) and len(pieces) == count:
+        # The server cut the text at a stop string inside the last token: keep the whole tokens (the
+        # relay trims at token boundaries itself, and the ids are the whole tokens anyway).
+        text = joined
+    elif joined != text or len(pieces) != count:
         # Byte-level pieces of a multi-byte character do not add up to the text: the boundaries
         # inside this chunk are unknown, so the whole text goes to the chunk's last token.
         pieces = [""] * max(count - 1, 0) + [text] if count else []

@@ -22,10 +22,11 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Literal
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
 from relaychat.backends.errors import BackendError, RequestRejected
-from relaychat.core.cues import CueMatcher, sentence_end
+from relaychat.core.cues import CueMatcher, sentence_end, server_stop_strings
 from relaychat.core.events import (
     CueHit,
     ErrorInfo,
@@ -65,6 +66,7 @@ class RelayOptions:
     seed: int | None = None
     run_id: str | None = None
     prefill_ahead: bool = True  # feed the idle server while the other model writes
+    cue_detection: Literal["auto", "client", "server"] = "auto"  # server: boundary-encoded stop strings
     feed_every: int = 32  # tokens between feeds (vLLM-CPU caches 32-token blocks here)
 
 
@@ -137,6 +139,8 @@ class RelayController:
         self.matcher = CueMatcher.of(self.cues)
         self.seed = opts.seed if opts.seed is not None else profile.seed
         self.marker = profile.reasoning_end
+        self._stops = [*server_stop_strings(self.cues), self.marker]
+        self._cue_path: Literal["client", "server"] = "client"
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -182,6 +186,7 @@ class RelayController:
                 self._max_len[role] = info.max_model_len
             if handoff == "token_ids":
                 await self._tokenize_prefixes(roles)
+            self._cue_path = await self._choose_cue_path()
             yield emit(
                 RunStarted(
                     t=self._clock(),
@@ -195,6 +200,7 @@ class RelayController:
                     max_tokens=self.max_tokens,
                     cues=self.cues,
                     handoff=handoff,  # type: ignore[arg-type]
+                    cue_detection=self._cue_path,
                 )
             )
             yield emit(StageChanged(t=self._clock(), stage="reasoning"))
@@ -219,6 +225,27 @@ class RelayController:
             if exc.url and exc.url.rstrip("/") == backend.url.rstrip("/"):
                 return role
         return None
+
+    async def _choose_cue_path(self) -> Literal["client", "server"]:
+        """Server-side stops when the large server takes our stop list; else client-side detection.
+
+        The backend probes once per stop-list size; a server with vLLM's default cap of 4 stop strings
+        answers HTTP 400 and the relay detects cues on the token stream instead.
+        """
+        wanted = self.options.cue_detection
+        if wanted == "client" or self.mode != "relay" or not self.cues:
+            return "client"
+        try:
+            accepted = await self.backends["large"].accepts_stops(self._stops)
+        except RequestRejected:
+            accepted = False
+        if wanted == "server" and not accepted:
+            raise RequestRejected(
+                f"{self.backends['large'].url} refuses {len(self._stops)} stop strings per request; start it "
+                f"with VLLM_MAX_STOP_STRINGS=1024, or use client-side cue detection",
+                url=self.backends["large"].url,
+            )
+        return "server" if accepted else "client"
 
     async def _tokenize_prefixes(self, roles: list[Role]) -> None:
         by_text: dict[tuple[str, bool], list[int]] = {}
@@ -273,6 +300,9 @@ class RelayController:
             if outcome.reason == "reasoning_end":
                 yield StageChanged(t=self._clock(), stage="answer")
                 return
+            if outcome.reason == "server_stop" and outcome.kept > 0:
+                trigger, cue = "resume", None
+                continue  # same model, new request: nothing was handed over
             if outcome.reason in ("eos", "reasoning_budget", "length") or (outcome.kept == 0 and detect == "cue"):
                 reason = "reasoning_budget" if outcome.reason == "length" else outcome.reason
                 async for event in self._append_marker(reason):
@@ -349,6 +379,7 @@ class RelayController:
             top_k=spec.sampling.top_k,
             seed=self._request_seed(index),
             add_special_tokens=spec.prompt.add_special_tokens if isinstance(prompt, str) else False,
+            stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
         )
         prefill_cancelled = self._prefill.cancel(role)
         idle: Role = "small" if role == "large" else "large"
@@ -461,6 +492,9 @@ class RelayController:
             self._record(tokens[:kept], text[base : ends[kept - 1]] if kept else "")
         if cut is not None:
             reason: SegmentEndReason = cut.reason
+        elif end.finish_reason == "stop" and end.stop_reason is not None and stage == "reasoning":
+            # The server stopped on a cue the client does not count (inside the first min_tokens).
+            reason = "server_stop"
         elif end.finish_reason == "length":
             if in_stream_answer_from is not None or stage == "answer":
                 reason = "length"

@@ -128,3 +128,33 @@ def sentence_end(text: str, start: int = 0) -> int | None:
             continue
         return m.end()
     return None
+
+
+# Characters that close a word in running text; a stop string for a word cue ends with one of them.
+_RIGHT_BOUNDARIES = (" ", ",", ".", ":", ";", "!", "?", "\n", ")")
+_LEFT_BOUNDARIES = (" ", "\n")
+
+
+def server_stop_strings(cues: list[str] | tuple[str, ...]) -> list[str]:
+    """Stop strings with the word boundaries written into them, for servers that stop on substrings.
+
+    A plain `now` stop fires inside "know"; `" now,"`, `" now "`, `"\\nnow."`... only fire where the
+    client-side matcher would confirm the cue too, so both paths cut the same segments. The client still
+    runs its matcher and decides the cut; a server stop only saves streaming past the boundary.
+    """
+    stops: dict[str, None] = {}
+    for cue in cues:
+        core = cue.rstrip()
+        if not core:
+            continue
+        lefts = _LEFT_BOUNDARIES if is_word_char(core[0]) else ("",)
+        if core != cue:
+            rights: tuple[str, ...] = (" ", "\n")
+        elif is_word_char(core[-1]):
+            rights = _RIGHT_BOUNDARIES
+        else:
+            rights = ("",)
+        for left in lefts:
+            for right in rights:
+                stops[left + core + right] = None
+    return list(stops)

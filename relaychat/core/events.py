@@ -23,6 +23,7 @@ SegmentEndReason = Literal[
     "reasoning_budget",  # the reasoning budget ran out; the marker was appended
     "eos",  # the model ended its text
     "length",  # the answer used up the whole budget
+    "server_stop",  # the server stopped on a cue the relay does not count; the same model resumes
     "cancelled",
     "error",
 ]
@@ -144,6 +145,8 @@ class RunSummary(BaseModel):
     reasoning_ended_by: Literal["marker", "budget", "eos", "none"] = "none"
     prefill_feeds: int = 0
     prefill_cancelled: int = 0
+    cue_detection: Literal["client", "server"] = "client"
+    discarded_after_cues: int = Field(0, description="tokens streamed past a cue (boundary look-ahead), dropped")
     finish_reason: SegmentEndReason | None = None
 
     @property

@@ -32,7 +32,7 @@ class SummaryBuilder:
     def add(self, event: RelayEvent) -> None:
         s = self.summary
         if isinstance(event, RunStarted):
-            s.mode, s.profile = event.mode, event.profile
+            s.mode, s.profile, s.cue_detection = event.mode, event.profile, event.cue_detection
         elif isinstance(event, TokenDelta):
             stats = s.stats(event.model)
             count = len(event.token_ids) or len(event.margins) or (1 if event.text else 0)
@@ -59,6 +59,8 @@ class SummaryBuilder:
             if event.gap_s is not None:
                 s.switch_gaps_s.append(event.gap_s)
             s.prefill_feeds += event.prefill_feeds
+            if event.reason == "cue":
+                s.discarded_after_cues += event.discarded_tokens
             s.prefill_cancelled += int(event.prefill_cancelled)
             s.finish_reason = event.reason
         elif isinstance(event, CueHit):

@@ -74,7 +74,8 @@ def server_env(core: int | None) -> dict[str, str]:
         VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
         HF_HUB_OFFLINE="1",
         VLLM_NO_USAGE_STATS="1",
-        VLLM_MAX_STOP_STRINGS="128",  # the default cap of 4 rejects a cue set as stop strings
+        # The default cap of 4 rejects a cue set as stop strings; boundary-encoded cues need ~250.
+        VLLM_MAX_STOP_STRINGS=os.environ.get("VLLM_MAX_STOP_STRINGS", "1024"),
         VLLM_CACHE_ROOT=str(dirs["vllm"]),
         TORCHINDUCTOR_CACHE_DIR=str(dirs["inductor"]),
         VLLM_RPC_BASE_PATH=str(dirs["rpc"]),
