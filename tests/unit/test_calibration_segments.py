@@ -14,36 +14,17 @@ def tokens(pieces: list[str]) -> tuple[str, list[int]]:
     return text, starts
 
 
+def split(tokens_text: str) -> list[str]:
+    """Token pieces written with "|" between them: "We| know|." -> ["We", " know", "."]."""
+    return tokens_text.split("|")
+
+
 def test_segment_runs_from_the_token_after_the_cue_to_the_sentence_end() -> None:
-    pieces = [
-        "We",
-        " know",
-        " x",
-        ".",
-        " Thus",
-        ",",
-        " x",
-        " is",
-        " 3",
-        ".",
-        "5",
-        " now",
-        ".",
-        " Next",
-        " step",
-    ]
+    pieces = split("We| know| x|.| Thus|,| x| is| 3|.|5| now|.| Next| step")
     text, starts = tokens(pieces)
     [seg] = post_cue_segments(text, starts, ["Thus,"])
     assert text[seg.cue_start : seg.start] == "Thus,"
-    assert pieces[seg.first_token : seg.last_token] == [
-        " x",
-        " is",
-        " 3",
-        ".",
-        "5",
-        " now",
-        ".",
-    ]  # 3.5 is no end
+    assert pieces[seg.first_token : seg.last_token] == split(" x| is| 3|.|5| now|.")  # 3.5 is no sentence end
     assert text[seg.start : seg.end] == " x is 3.5 now."
 
 
