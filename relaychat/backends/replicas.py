@@ -100,6 +100,10 @@ class ReplicaBackend:
         async with self.session() as replica:
             return await replica.score(prompt, top_k)
 
+    async def accepts_stops(self, stops: list[str]) -> bool:
+        """Server-side stops only when every replica takes them (a session may land on any)."""
+        return all([await replica.accepts_stops(stops) for replica in self.replicas])
+
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         async with self.session() as replica:
             return await replica.tokenize(text, add_special_tokens)

@@ -51,6 +51,7 @@ class ScriptedBackend:
     requests: list[CompletionRequest] = field(default_factory=list)
     closed_early: list[bool] = field(default_factory=list)
     prefills: list[str | list[int]] = field(default_factory=list)
+    stops_fired: list[str] = field(default_factory=list)  # stop strings that ended a request
     prefill_delay: float = 0.0
     max_stops: int | None = 4  # vLLM's default cap; None = unlimited (server-side cue path)
     default: Reply | None = None  # used when the script runs out
@@ -110,6 +111,7 @@ class ScriptedBackend:
             if fired is not None:
                 # Like vLLM: the text is cut right after the stop string, the token is whole.
                 stop, cut = fired
+                self.stops_fired.append(stop)
                 visible = text[: len(text) - (len(output) - cut)]
                 yield StreamChunk(text=visible, tokens=[token])
                 self.closed_early[slot] = False

@@ -37,8 +37,8 @@ async def relay(stream: str, path: str) -> list[RelayEvent]:
     assert events[-1].summary.cue_detection == path
     sent_stops = [bool(r.stop) for r in large.requests]
     assert all(sent_stops) if path == "server" else not any(sent_stops)
-    # Server path: the server ended the cue segment itself; client path: the relay hung up on it.
-    assert large.closed_early[0] is (path == "client")
+    # Server path: the server's own stop fired on the cue's token; client path: no stops were sent.
+    assert bool(large.stops_fired) is (path == "server")
     return events
 
 
