@@ -81,6 +81,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     plan = EvalPlan(problems, modes, args.samples, args.max_tokens, args.seed, args.concurrency, max(args.retries, 0))
     store = ResultStore(args.out or default_out_dir(data_dir(), args.dataset, profile, plan))
+    if args.report_only and not store.samples_path.is_file():
+        raise UserError(f"no saved samples in {store.folder}: run without --report-only first (or pass --out)")
     try:
         store.prepare(manifest_for(profile, args.dataset, plan))
     except ManifestMismatch as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol
 
@@ -45,7 +46,9 @@ class ProcessGrader:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+            )
         return self._pool
 
     async def grade(self, problem: Problem, answer: str, reasoning: str) -> Grade:
@@ -71,3 +74,8 @@ class ProcessGrader:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C is the parent's to handle: it saves what finished and shuts the worker down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
