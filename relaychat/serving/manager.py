@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,6 +38,8 @@ class Server:
     spec: ModelSpec
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    dtype: str = "bfloat16"
+    env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. a stop-string cap
 
     @property
     def url(self) -> str:
@@ -103,7 +105,7 @@ def server_command(server: Server, model_dir: Path, max_model_len: int = 4096) -
         "--served-model-name",
         server.name,
         "--dtype",
-        "bfloat16",
+        server.dtype,
         "--max-model-len",
         str(max_model_len),
         "--enable-prefix-caching",
@@ -135,7 +137,7 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
         server_command(server, model_dir),
         stdout=handle,
         stderr=subprocess.STDOUT,
-        env=server_env(server.spec.cpu_core),
+        env={**server_env(server.spec.cpu_core), **server.env},
         start_new_session=True,  # its own process group: Ctrl-C in our terminal does not half-kill it
     )
     handle.close()
