@@ -11,12 +11,13 @@ from typing import NoReturn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from relaychat.backends.vllm import VLLMBackend
+from relaychat.backends.replicas import make_backends, spec_urls
 from relaychat.config import Settings
 from relaychat.core.cueset import CueSetError, load_cue_set
-from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
+
+__all__ = ["make_backends"]  # re-exported: one place builds backends (replica-aware) for every command
 
 err_console = Console(stderr=True)
 
@@ -68,21 +69,22 @@ def resolve_profile(args: argparse.Namespace, settings: Settings) -> PairProfile
     return profile
 
 
-def roles_needed(mode: str) -> list[Role]:
-    return ["large", "small"] if mode == "relay" else [mode]  # type: ignore[list-item]
-
-
 @contextmanager
 def servers_up(
     profile: PairProfile, *, autostart: bool = True, console: Console = err_console
 ) -> Iterator[None]:
     """Make sure the profile's servers answer; start the bundled CPU pair when allowed and needed."""
-    down = [role for role in ("large", "small") if not is_healthy(profile.spec(role).url)]  # type: ignore[arg-type]
+    down = {
+        role: url
+        for role in ("large", "small")
+        for url in spec_urls(profile.spec(role))  # type: ignore[arg-type]
+        if not is_healthy(url)
+    }
     if not down:
         yield
         return
     if not (autostart and profile_is_local(profile)):
-        urls = ", ".join(f"{r} at {profile.spec(r).url}" for r in down)  # type: ignore[arg-type]
+        urls = ", ".join(f"{role} at {url}" for role, url in down.items())
         hint = (
             "start them with `relaychat serve --profile " + profile.name + "`"
             if profile_is_local(profile)
@@ -109,8 +111,3 @@ def servers_up(
             raise UserError(str(exc)) from exc
 
 
-def make_backends(profile: PairProfile) -> dict[Role, VLLMBackend]:
-    return {
-        "large": VLLMBackend(profile.large.url, model=profile.large.served_name),
-        "small": VLLMBackend(profile.small.url, model=profile.small.served_name),
-    }
