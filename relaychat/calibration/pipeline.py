@@ -19,12 +19,12 @@ from typing import Literal, TypeVar
 
 from relaychat.backends.base import Backend
 from relaychat.backends.errors import BackendError, RequestRejected
-from relaychat.calibration.problems import Problem
 from relaychat.calibration.scoring import ScoredTrace, ScoringError, score_trace
 from relaychat.calibration.store import JsonlLog, StateError, check_manifest
 from relaychat.calibration.traces import TraceFailed, TraceRecord, generate_trace, item_key, item_seed
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
+from relaychat.evaluation.datasets import Problem
 
 Stage = Literal["traces", "scores"]
 ProgressCallback = Callable[[Stage, int, int], None]

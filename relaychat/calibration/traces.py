@@ -13,10 +13,10 @@ from contextlib import aclosing
 from pydantic import BaseModel
 
 from relaychat.backends.base import Backend
-from relaychat.calibration.problems import Problem
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import Role, RunFailed, RunStarted, SegmentEnded, StageChanged, TokenDelta
 from relaychat.core.profile import PairProfile
+from relaychat.evaluation.datasets import Problem
 
 
 class TraceFailed(RuntimeError):

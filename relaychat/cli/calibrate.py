@@ -16,7 +16,6 @@ from relaychat.calibration.candidates import CANDIDATE_POOL
 from relaychat.calibration.output import build_cue_set, write_cue_set
 from relaychat.calibration.pipeline import PipelineResult, PipelineSettings, run_pipeline
 from relaychat.calibration.plot import PlotUnavailable, plot_cue_margins
-from relaychat.calibration.problems import DatasetError, dataset_path, load_problems, resolve_data_dir
 from relaychat.calibration.report import write_report
 from relaychat.calibration.selection import RULES, SelectionRule
 from relaychat.calibration.stats import SE_METHODS
@@ -26,6 +25,7 @@ from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.profile import PairProfile
+from relaychat.evaluation.datasets import DatasetError, dataset_file, load_dataset
 from relaychat.paths import data_dir
 
 EPILOG = """\
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--dataset",
         default="amc23",
         metavar="NAME|FILE",
-        help="benchmark name in the data dir, or a .jsonl file (default: amc23)",
+        help="aime25, amc23, math500, gpqa (from the data dir), or a .jsonl/.csv file (default: amc23)",
     )
     data.add_argument(
         "--data", metavar="DIR", help="data directory (default: settings, $RELAYCHAT_DATA, ../shared/data)"
@@ -180,8 +180,9 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     profile = resolve_profile(args, settings)
     candidates = _candidates(args.candidates)
     try:
-        path = dataset_path(args.dataset, resolve_data_dir(args.data, settings.data))
-        problems = load_problems(path, args.limit)
+        data = args.data or settings.data
+        path = dataset_file(args.dataset, data)  # recorded (name, sha256) so saved work matches the data
+        problems = load_dataset(args.dataset, data, args.limit, require_answers=False)
     except DatasetError as exc:
         raise UserError(str(exc)) from exc
     if args.retries < 0:

@@ -54,10 +54,10 @@ def default_data_dirs(explicit: str | Path | None = None) -> list[Path]:
     """Where named datasets are looked for, first match wins."""
     candidates: list[Path] = []
     if explicit:
-        candidates.append(Path(explicit))
+        candidates.append(Path(explicit).expanduser())
     env = os.environ.get("RELAYCHAT_DATA")
     if env:
-        candidates.append(Path(env))
+        candidates.append(Path(env).expanduser())
     candidates.append(Path.cwd().parent / "shared" / "data")
     checkout = Path(__file__).resolve().parents[2]
     candidates.append(checkout.parent / "shared" / "data")
@@ -68,40 +68,77 @@ def default_data_dirs(explicit: str | Path | None = None) -> list[Path]:
     return seen
 
 
-def load_dataset(name_or_path: str, data_dir: str | Path | None = None, limit: int | None = None) -> list[Problem]:
-    """Problems of a named dataset (aime25, amc23, math500, gpqa) or of a JSONL/CSV file."""
-    path = Path(name_or_path).expanduser()
-    if path.suffix.lower() in (".jsonl", ".json", ".csv") or path.is_file():
-        if not path.is_file():
-            raise DatasetError(f"no dataset file at {path}")
-        problems = list(problems_from_rows(_read_rows(path)))
-    elif name_or_path in NAMED or name_or_path == "gpqa":
-        problems = _load_named(name_or_path, default_data_dirs(data_dir))
+def dataset_file(name_or_path: str, data_dir: str | Path | None = None) -> Path:
+    """The local file a dataset is read from, so a run can record its name and checksum.
+
+    Unlike `load_dataset` it never falls back to the hub: a hub copy has no file to checksum.
+    """
+    folders = default_data_dirs(data_dir)
+    path = _local_file(name_or_path, folders)
+    if path is None:
+        raise _not_found(name_or_path, folders)
+    return path
+
+
+def load_dataset(
+    name_or_path: str,
+    data_dir: str | Path | None = None,
+    limit: int | None = None,
+    *,
+    require_answers: bool = True,
+) -> list[Problem]:
+    """Problems of a named dataset (aime25, amc23, math500, gpqa) or of a JSONL/CSV file.
+
+    `require_answers=False` accepts rows with a question only (answer ""): calibration grades nothing.
+    """
+    folders = default_data_dirs(data_dir)
+    path = _local_file(name_or_path, folders)
+    name = "" if _names_a_file(name_or_path) else name_or_path
+    if path is not None:
+        rows: Iterable[dict[str, Any]] | None = _read_rows(path)
     else:
-        names = ", ".join([*NAMED, "gpqa"])
-        raise DatasetError(f"unknown dataset {name_or_path!r}: use one of {names} or a .jsonl/.csv path")
+        rows = _from_hub(name) if name in HUB_IDS else None
+        if rows is None:
+            raise _not_found(name, folders)
+    problems = list(problems_from_rows(rows, name, require_answers=require_answers))
     if not problems:
         raise DatasetError(f"dataset {name_or_path!r} has no problems")
     return problems[:limit] if limit else problems
 
 
-def _load_named(name: str, folders: list[Path]) -> list[Problem]:
-    files = GPQA_FILES if name == "gpqa" else (NAMED[name],)
+def _names_a_file(name_or_path: str) -> bool:
+    path = Path(name_or_path).expanduser()
+    return path.suffix.lower() in (".jsonl", ".json", ".csv") or path.is_file()
+
+
+def _local_file(name_or_path: str, folders: list[Path]) -> Path | None:
+    """The file behind a path or a known name (None: a known name with no local copy)."""
+    if _names_a_file(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise DatasetError(f"no dataset file at {path}")
+        return path
+    if name_or_path not in NAMED and name_or_path != "gpqa":
+        names = ", ".join([*NAMED, "gpqa"])
+        raise DatasetError(f"unknown dataset {name_or_path!r}: use one of {names} or a .jsonl/.csv path")
+    files = GPQA_FILES if name_or_path == "gpqa" else (NAMED[name_or_path],)
     for folder in folders:
         for file in files:
             if (folder / file).is_file():
-                return list(problems_from_rows(_read_rows(folder / file), name))
-    if name != "gpqa":
-        rows = _from_hub(name)
-        if rows is not None:
-            return list(problems_from_rows(rows, name))
+                return folder / file
+    return None
+
+
+def _not_found(name: str, folders: list[Path]) -> DatasetError:
     where = ", ".join(str(f) for f in folders)
     if name == "gpqa":
-        raise DatasetError(
+        return DatasetError(
             "GPQA-Diamond is not distributed in plain text: download it from its authors and pass the CSV "
             f"path (--dataset /path/to/gpqa_diamond.csv), or put {GPQA_FILES[0]} in the data dir (looked in: {where})"
         )
-    raise DatasetError(f"{NAMED[name]} not found (looked in: {where}); pass --data DIR or set RELAYCHAT_DATA")
+    return DatasetError(
+        f"{NAMED[name]} not found (looked in: {where}); pass --data DIR or set RELAYCHAT_DATA"
+    )
 
 
 def _from_hub(name: str) -> Iterable[dict[str, Any]] | None:
@@ -131,7 +168,9 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
 
 
-def problems_from_rows(rows: Iterable[dict[str, Any]], name: str = "") -> Iterator[Problem]:
+def problems_from_rows(
+    rows: Iterable[dict[str, Any]], name: str = "", *, require_answers: bool = True
+) -> Iterator[Problem]:
     """Map rows of any supported layout (MATH-style, AIME/AMC, GPQA columns) onto `Problem`."""
     for index, row in enumerate(rows):
         if "Correct Answer" in row and "Incorrect Answer 1" in row:
@@ -139,9 +178,12 @@ def problems_from_rows(rows: Iterable[dict[str, Any]], name: str = "") -> Iterat
             continue
         question = _first(row, _QUESTION_KEYS)
         answer = _first(row, _ANSWER_KEYS)
+        if answer is None and not require_answers:
+            answer = ""
         if question is None or answer is None:
             keys = ", ".join(sorted(row))
-            raise DatasetError(f"row {index + 1} has no question/answer field (has: {keys})")
+            wanted = "question/answer" if require_answers else "question"
+            raise DatasetError(f"row {index + 1} has no {wanted} field (has: {keys})")
         ident = _first(row, _ID_KEYS)
         yield Problem(
             id=str(ident if ident is not None else index),

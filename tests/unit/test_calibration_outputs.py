@@ -136,4 +136,15 @@ def test_calibrate_rejects_an_unknown_dataset(tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as exit_:
         main(["calibrate", "--data", str(tmp_path), "--dataset", "nope", "--no-autostart"])
     err = " ".join(capsys.readouterr().err.split())
-    assert exit_.value.code == 2 and "no dataset 'nope'" in err and "amc23" in err
+    assert exit_.value.code == 2 and "unknown dataset 'nope'" in err and "amc23" in err
+
+
+def test_calibrate_says_where_it_looked_for_a_missing_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("relaychat.evaluation.datasets.default_data_dirs", lambda explicit=None: [tmp_path])
+    monkeypatch.setattr("relaychat.evaluation.datasets._from_hub", lambda name: None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["calibrate", "--data", str(tmp_path), "--dataset", "aime25", "--no-autostart"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.code == 2 and "aime25.jsonl not found" in err and str(tmp_path) in err

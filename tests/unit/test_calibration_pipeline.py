@@ -12,13 +12,16 @@ from relaychat.backends.base import PromptScores
 from relaychat.backends.errors import ServerFailed
 from relaychat.backends.scripted import Reply, ScriptedBackend, words
 from relaychat.calibration.pipeline import PipelineSettings, run_pipeline, scores_log, traces_log
-from relaychat.calibration.problems import Problem
 from relaychat.calibration.store import JsonlLog, StateError
 from relaychat.core.profile import PairProfile, load_profile
 from relaychat.core.prompt import render_prefix
+from relaychat.evaluation.datasets import Problem
 
 TRACE = "First, x is 2. Now, we add 3 to it. So the sum is 5.\n</think>\n\nThe answer is 5."
-PROBLEMS = [Problem("0", "What is 2 + 3?"), Problem("1", "What is 1 + 4?")]
+PROBLEMS = [
+    Problem(id="0", question="What is 2 + 3?", answer=""),
+    Problem(id="1", question="What is 1 + 4?", answer=""),
+]
 
 
 class Scorer(ScriptedBackend):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from relaychat.evaluation.datasets import DatasetError, default_data_dirs, load_dataset
+from relaychat.evaluation.datasets import DatasetError, dataset_file, default_data_dirs, load_dataset
 
 
 def test_named_datasets_load_from_the_data_dir(data_dir: Path) -> None:
@@ -73,3 +73,33 @@ def test_rows_without_question_or_answer_are_rejected(tmp_path: Path) -> None:
     path.write_text(json.dumps({"text": "hello"}) + "\n")
     with pytest.raises(DatasetError, match="row 1 has no question/answer field"):
         load_dataset(str(path))
+
+
+def test_dataset_file_is_the_file_load_dataset_reads(data_dir: Path, tmp_path: Path) -> None:
+    assert dataset_file("amc23", data_dir) == data_dir / "amc23.jsonl"
+    own = tmp_path / "own.jsonl"
+    own.write_text(json.dumps({"problem": "1+1?", "answer": 2}) + "\n")
+    assert dataset_file(str(own)) == own
+    assert load_dataset(str(dataset_file("amc23", data_dir)), limit=2) == load_dataset("amc23", data_dir, 2)
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        dataset_file("gsm8k", data_dir)
+
+
+def test_dataset_file_never_falls_back_to_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("relaychat.evaluation.datasets.default_data_dirs", lambda explicit=None: [tmp_path])
+    monkeypatch.setattr("relaychat.evaluation.datasets._from_hub", lambda name: [{"problem": "x", "answer": 1}])
+    assert len(load_dataset("amc23", tmp_path)) == 1
+    with pytest.raises(DatasetError, match="amc23.jsonl not found"):
+        dataset_file("amc23", tmp_path)
+
+
+def test_questions_without_answers_load_only_when_answers_are_not_required(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"p{i}", "question": f"{i}+1?"}) for i in range(3)) + "\n")
+    with pytest.raises(DatasetError, match="no question/answer field"):
+        load_dataset(str(path))
+    problems = load_dataset(str(path), limit=2, require_answers=False)
+    assert [(p.id, p.answer) for p in problems] == [("p0", ""), ("p1", "")]
+    path.write_text(json.dumps({"text": "hello"}) + "\n")
+    with pytest.raises(DatasetError, match="row 1 has no question field"):
+        load_dataset(str(path), require_answers=False)
