@@ -22,6 +22,8 @@ COUNTERS = {
     "generation_tokens": "vllm:generation_tokens_total",
     "cache_queries": "vllm:prefix_cache_queries_total",
     "cache_hits": "vllm:prefix_cache_hits_total",
+    "itl_sum": "vllm:inter_token_latency_seconds_sum",
+    "itl_count": "vllm:inter_token_latency_seconds_count",
 }
 
 
@@ -76,6 +78,13 @@ class ServerDelta(BaseModel):
     generation_tokens: float = 0.0
     cache_queries: float = 0.0
     cache_hits: float = 0.0
+    itl_sum: float = 0.0
+    itl_count: float = 0.0
+
+    @property
+    def step_s(self) -> float | None:
+        """The server's own mean time per decoded token during the scenario (from its ITL histogram)."""
+        return self.itl_sum / self.itl_count if self.itl_count else None
 
     @property
     def hit_rate(self) -> float | None:
@@ -117,6 +126,15 @@ class ScenarioMetrics(BaseModel):
     client_cpu_ms_per_token: float | None
     large_share: float | None
     servers: dict[str, ServerDelta] = Field(default_factory=dict)
+    overhead_ms_per_switch: float | None = Field(
+        None, description="(wall - first TTFT - tokens x the servers' own time per token) / switches"
+    )
+    residual_ms_per_run: float | None = Field(
+        None, description="the same excess per run; near 0 for a single model validates the method"
+    )
+    prefill_feeds: int = 0
+    cue_detection: str | None = None
+    discarded_after_cues: int = 0
 
 
 def aggregate(
@@ -164,4 +182,36 @@ def aggregate(
         client_cpu_ms_per_token=cpu_s * 1000 / received if received else None,
         large_share=large / output if output else None,
         servers=servers,
+        prefill_feeds=sum(s.prefill_feeds for s in summaries),
+        cue_detection=summaries[0].cue_detection if summaries else None,
+        discarded_after_cues=sum(s.discarded_after_cues for s in summaries),
+        **_overhead(summaries, servers),
     )
+
+
+def _overhead(summaries: list[RunSummary], servers: Mapping[str, ServerDelta]) -> dict[str, float | None]:
+    """Drift-robust switch overhead: what the run took beyond the servers' own decoding.
+
+    Each role's time per token comes from its server's ITL histogram over this very scenario, so a slow
+    or fast stretch of the shared VM moves the ideal time with it. Everything the relay adds (look-ahead
+    tokens, the next server's prefill, HTTP and client time) is left over; divided by switches.
+    """
+    excess = 0.0
+    for s in summaries:
+        ideal = s.ttft_s or 0.0
+        for role in ("large", "small"):
+            stats = s.stats(role)  # type: ignore[arg-type]
+            step = servers[role].step_s if role in servers else None
+            if stats.tokens and step is None:
+                return {"overhead_ms_per_switch": None, "residual_ms_per_run": None}
+            ideal += max(stats.tokens - (1 if role == _first_role(s) else 0), 0) * (step or 0.0)
+        excess += s.wall_s - ideal
+    switches = sum(s.switches for s in summaries)
+    return {
+        "overhead_ms_per_switch": excess * 1000 / switches if switches else None,
+        "residual_ms_per_run": excess * 1000 / len(summaries) if summaries else None,
+    }
+
+
+def _first_role(summary: RunSummary) -> str:
+    return "small" if summary.mode == "small" else "large"

@@ -56,6 +56,12 @@ def text_block(m: ScenarioMetrics) -> str:
             _line("  of which client side, median (ms)", _num(m.switch_client_ms.median)),
         ]
     lines += [
+        _header("Switch overhead (drift-robust: beyond the servers' own time per token)"),
+        _line("Overhead per switch (ms)", _num(m.overhead_ms_per_switch, 1)),
+        _line("Excess per run (ms)", _num(m.residual_ms_per_run, 1)),
+        _line("Cue detection", m.cue_detection or "-"),
+        _line("Tokens streamed past a cue (dropped)", m.discarded_after_cues),
+        _line("Prefill-ahead feeds", m.prefill_feeds),
         _header("Client CPU"),
         _line("Client CPU time (s)", _num(m.client_cpu_s, 3)),
         _line("Client CPU per received token (ms)", _num(m.client_cpu_ms_per_token, 3)),
@@ -73,10 +79,20 @@ def text_block(m: ScenarioMetrics) -> str:
     return "\n".join(lines)
 
 
+def switch_efficiency(m: ScenarioMetrics, results: Sequence[ScenarioMetrics]) -> float | None:
+    """Output tok/s relative to the single-model scenario of the same run (`large`, else `small`)."""
+    base = next((r for mode in ("large", "small") for r in results if r.mode == mode and not r.variants
+                 and r.concurrency == m.concurrency), None)
+    if base is None or not base.output_throughput_tok_s or m.output_throughput_tok_s is None:
+        return None
+    return m.output_throughput_tok_s / base.output_throughput_tok_s
+
+
 def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
     table = Table(title="scenarios side by side (medians)", title_justify="left", header_style="bold")
-    columns = ["scenario", "runs", "tok/s", "latency ms", "TTFT ms", "TPOT ms", "switches/run", "gap ms",
-               "client ms/switch", "CPU ms/tok", "large hit %", "small hit %"]
+    columns = ["scenario", "runs", "tok/s", "efficiency", "latency ms", "TTFT ms", "TPOT ms", "switches/run",
+               "gap ms", "client ms/switch", "overhead ms/switch", "dropped/cue", "CPU ms/tok", "large hit %",
+               "small hit %"]
     for name in columns:
         table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
     for m in results:
@@ -85,12 +101,15 @@ def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
             m.scenario,
             f"{m.runs}" + (f" ({m.failed} failed)" if m.failed else ""),
             _num(m.output_throughput_tok_s, 1),
+            _num(switch_efficiency(m, results), 3),
             _num(m.latency_ms.median, 0),
             _num(m.ttft_ms.median, 0),
             _num(m.tpot_ms.median, 1),
             _num(m.switches / m.runs if m.runs else None, 1),
             _num(m.switch_gap_ms.median, 1),
             _num(m.switch_client_ms.median, 1),
+            _num(m.overhead_ms_per_switch, 1),
+            _num(m.discarded_after_cues / m.switches * 2 if m.switches else None, 2),
             _num(m.client_cpu_ms_per_token, 3),
             _num(hits["large"] * 100 if hits.get("large") is not None else None, 1),
             _num(hits["small"] * 100 if hits.get("small") is not None else None, 1),

@@ -27,6 +27,10 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "nocues": Variant("relay machinery with an empty cue set: no switch ever fires", options={"cues": ()}),
     "answer-large": Variant("the large model writes the answer", options={"answer_model": "large"}),
+    "prefill": Variant("warm handoffs: feed the idle server while the other writes", options={"prefill_ahead": True}),
+    "noprefill": Variant("no warm handoffs: a switch prefills everything unseen", options={"prefill_ahead": False}),
+    "servercues": Variant("cues as boundary-encoded server stop strings", options={"cue_detection": "server"}),
+    "clientcues": Variant("cues detected by the client on the token stream", options={"cue_detection": "client"}),
 }
 
 

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from relaychat.backends.replicas import make_backends
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
-from relaychat.bench.render import comparison_table, text_block
+from relaychat.bench.probe import cached_ttft_s
+from relaychat.bench.render import comparison_table, switch_efficiency, text_block
 from relaychat.bench.runner import BenchPlan, run_scenario, warm_up
 from relaychat.bench.scenarios import VARIANTS, Scenario, ScenarioError, default_scenarios, parse_scenarios
 from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
@@ -91,7 +92,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     out = args.json or data_dir() / "bench" / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        results = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, err))
+        results, floors = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, err))
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
@@ -99,21 +100,26 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         console.print(text_block(metrics), highlight=False, markup=False)
         console.print()
     console.print(comparison_table(results))
+    floor = ", ".join(f"{role} {ms:.1f} ms" for role, ms in floors.items())
+    console.print(f"cached TTFT (the floor of a switch gap): {floor}", highlight=False)
     err.print("[dim]server counters include any other traffic on these servers during the run[/]")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_document(profile, plan, results), indent=2) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(_document(profile, plan, results, floors), indent=2) + "\n", encoding="utf-8")
     err.print(f"[dim]results: {out}[/]")
     return 1 if any(m.failed for m in results) else 0
 
 
 async def _bench(
     profile: PairProfile, scenarios: Sequence[Scenario], plan: BenchPlan, warm: bool, console: Console
-) -> list[ScenarioMetrics]:
+) -> tuple[list[ScenarioMetrics], dict[str, float]]:
     backends = make_backends(profile)
     results: list[ScenarioMetrics] = []
+    floors: dict[str, float] = {}
     try:
         if warm:
             await warm_up(profile, backends, plan.prompts[0])
+        for role, backend in backends.items():
+            floors[role] = await cached_ttft_s(backend) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, auto_refresh=False) as bar:
@@ -130,10 +136,12 @@ async def _bench(
     finally:
         for backend in backends.values():
             await backend.aclose()
-    return results
+    return results, floors
 
 
-def _document(profile: PairProfile, plan: BenchPlan, results: Sequence[ScenarioMetrics]) -> dict[str, object]:
+def _document(
+    profile: PairProfile, plan: BenchPlan, results: Sequence[ScenarioMetrics], floors: dict[str, float]
+) -> dict[str, object]:
     return {
         "meta": {
             "profile": profile.name,
@@ -147,6 +155,7 @@ def _document(profile: PairProfile, plan: BenchPlan, results: Sequence[ScenarioM
             "base_seed": plan.base_seed,
             "cpu_count": os.cpu_count(),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "cached_ttft_ms": floors,
         },
-        "scenarios": [m.model_dump() for m in results],
+        "scenarios": [m.model_dump() | {"switch_efficiency": switch_efficiency(m, results)} for m in results],
     }
