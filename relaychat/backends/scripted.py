@@ -81,9 +81,9 @@ class ScriptedBackend:
         return self.max_stops is None or len(stops) <= self.max_stops
 
     async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+        self.prefills.append(prompt)  # the server has it from here on, even if it is later aborted
         if self.prefill_delay:
             await asyncio.sleep(self.prefill_delay)
-        self.prefills.append(prompt)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
         self.requests.append(request)

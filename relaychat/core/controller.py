@@ -381,7 +381,7 @@ class RelayController:
             add_special_tokens=spec.prompt.add_special_tokens if isinstance(prompt, str) else False,
             stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
         )
-        prefill_cancelled = self._prefill.cancel(role)
+        prefill_cancelled = self._prefill.settle(role, prompt)
         idle: Role = "small" if role == "large" else "large"
         feed_every = self._feed_every if stage == "reasoning" else 0
         fed_upto = 0
@@ -475,12 +475,16 @@ class RelayController:
                         emitted = upto
                     if cut is not None:
                         break
-                    if feed_every and emitted - fed_upto >= feed_every:
-                        idle_spec = self.profile.spec(idle).prompt
-                        prompt_ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
-                        if self._prefill.feed(idle, prompt_ahead, idle_spec.add_special_tokens if isinstance(prompt_ahead, str) else False):
-                            fed_upto = emitted
-                            feeds += 1
+                    if feed_every and emitted > fed_upto:
+                        # A cue waiting for its boundary: warm the receiver with its exact next prompt.
+                        urgent = detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base)
+                        if urgent or emitted - fed_upto >= feed_every:
+                            idle_spec = self.profile.spec(idle).prompt
+                            ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
+                            special = idle_spec.add_special_tokens if isinstance(ahead, str) else False
+                            if self._prefill.feed(idle, ahead, special, urgent=urgent):
+                                fed_upto = emitted
+                                feeds += 1
         except BackendError:
             outcome.reason = "error"
             raise

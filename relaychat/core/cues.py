@@ -68,6 +68,28 @@ class CueMatcher:
         return self._pattern(final=False)
 
     @cached_property
+    def _pending(self) -> re.Pattern[str] | None:
+        """Cue words at the very end of the text whose right boundary has not been seen yet."""
+        waiting = [c for c in self.cues if c.rstrip() != c or is_word_char(c.rstrip()[-1])]
+        if not waiting:
+            return None
+        alternatives = []
+        for cue in sorted(waiting, key=len, reverse=True):
+            core = cue.rstrip()
+            lead = rf"(?<![{WORD_CHARS}])" if is_word_char(core[0]) else ""
+            alternatives.append(f"{lead}{re.escape(core)}")
+        return re.compile(f"(?:{'|'.join(alternatives)})$")
+
+    def pending_at_end(self, text: str, start: int = 0) -> bool:
+        """True when `text` ends with a cue that only waits for its right boundary ("... So").
+
+        The relay uses this to warm the receiving server one decode step before the cue is confirmed.
+        """
+        if self._pending is None:
+            return False
+        return self._pending.search(text, max(start, len(text) - self.max_len - 1)) is not None
+
+    @cached_property
     def _final(self) -> re.Pattern[str] | None:
         return self._pattern(final=True)
 

@@ -26,6 +26,7 @@ class PrefillAhead:
     def __init__(self, backends: Mapping[Role, Backend]) -> None:
         self._backends = backends
         self._tasks: dict[Role, asyncio.Task[None]] = {}
+        self._prompts: dict[Role, str | list[int]] = {}
         self.sent = 0
         self.failed = 0
 
@@ -33,18 +34,33 @@ class PrefillAhead:
         task = self._tasks.get(role)
         return task is not None and not task.done()
 
-    def feed(self, role: Role, prompt: str | list[int], add_special_tokens: bool) -> bool:
-        """Start a feed unless one is already in flight to that server; True when started."""
+    def feed(self, role: Role, prompt: str | list[int], add_special_tokens: bool, urgent: bool = False) -> bool:
+        """Start a feed unless one is already in flight to that server; True when started.
+
+        `urgent` (a cue about to be confirmed) replaces a routine feed still in flight: the new prompt
+        extends it, and it is the exact prompt of the coming turn.
+        """
         if self.busy(role):
-            return False
+            if not urgent:
+                return False
+            self._tasks[role].cancel()
         self._tasks[role] = asyncio.create_task(self._run(role, prompt, add_special_tokens))
+        self._prompts[role] = prompt
         self.sent += 1
         return True
 
-    def cancel(self, role: Role) -> bool:
-        """Drop an unfinished feed before the server's real request; True when one was cancelled."""
+    def settle(self, role: Role, prompt: str | list[int]) -> bool:
+        """Before `role`'s real request: keep a feed that is a prefix of `prompt`, cancel any other.
+
+        A feed of the same prefix is already being prefilled; its blocks are reused by the real
+        request in the server's next step, so dropping it would only throw that work away.
+        Returns True when a feed was cancelled.
+        """
         task = self._tasks.pop(role, None)
+        fed = self._prompts.pop(role, None)
         if task is None or task.done():
+            return False
+        if fed is not None and prompt[: len(fed)] == fed:
             return False
         task.cancel()
         return True

@@ -275,3 +275,34 @@ async def test_no_feeds_in_single_model_mode() -> None:
     large.add("We add the first pair of numbers and then the second pair here.\n</think>\n\n4")
     await run(profile(), large, small, mode="large", feed_every=2)
     assert large.prefills == [] and small.prefills == []
+
+
+async def test_a_cue_waiting_for_its_boundary_warms_the_receiver_with_its_exact_prompt() -> None:
+    large, small = pair()
+    large.delay = 0.002
+    small.prefill_delay = 0.05  # still prefilling when the real request comes: it is kept, not cancelled
+    large.add("We add the numbers one by one here. So the", "</think>")
+    small.add(" the sum is 4. Next", "4")
+    events = await run(profile(), large, small, feed_every=10_000)  # no routine feeds: only anticipation
+    assert small.prefills == [small.requests[0].prompt]
+    assert not any(e.prefill_cancelled for e in of(events, SegmentEnded))
+
+
+async def test_no_anticipation_for_a_cue_inside_min_tokens_or_a_non_cue() -> None:
+    large, small = pair()
+    large.delay = 0.002
+    large.add("So the numbers are added here and there without end.\n</think>", "")
+    small.add("4")
+    await run(profile(), large, small, feed_every=10_000)
+    assert small.prefills == []
+
+
+def test_pending_cue_at_the_end_of_text() -> None:
+    from relaychat.core.cues import CueMatcher
+
+    matcher = CueMatcher.of(["So ", "Now", "Now,", "Thus,"])
+    assert matcher.pending_at_end("It is 4. So")
+    assert matcher.pending_at_end("It is 4. Now")
+    assert not matcher.pending_at_end("It is 4. Thus")  # "Thus," needs its comma: not a cue yet
+    assert not matcher.pending_at_end("We know")  # inside a word
+    assert not matcher.pending_at_end("So we")
