@@ -6,13 +6,17 @@ worker only appends events here; a timer flushes the batch into the turn view an
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from relaychat.core.events import RelayEvent
+from relaychat.ui.gc_pacing import GcPacer
 from relaychat.ui.live_stats import LiveStats
 from relaychat.ui.widgets.turn_view import TurnView
 
 FLUSH_INTERVAL_S = 1 / 25
+MAX_BATCH = 400  # events per flush: bounds the time one flush can hold the event loop
+PANEL_INTERVAL_S = 1 / 10  # the panels redraw at most this often (the text at every flush)
 
 
 class Panel(Protocol):
@@ -26,16 +30,30 @@ class LiveFeed:
         self.stats = stats
         self._pending: list[RelayEvent] = []
         self.flushes = 0
+        self._panels_shown = 0.0
+        self.gc = GcPacer()
+        self.gc.start()
 
     def push(self, event: RelayEvent) -> None:
         self.stats.add(event)
         self._pending.append(event)
 
-    async def flush(self) -> None:
-        if not self._pending:
+    @property
+    def backlog(self) -> int:
+        """Events not shown yet; a replay waits while this is high (live streams never get there)."""
+        return len(self._pending)
+
+    async def flush(self, final: bool = False) -> None:
+        """Show pending events; `final` also redraws the panels whatever their rate limit says."""
+        if not self._pending and not final:
             return
-        events, self._pending = self._pending, []
-        await self.view.apply(events)
-        for panel in self.panels:
-            panel.show(self.stats)
+        events, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if events:
+            await self.view.apply(events)
+        now = time.monotonic()
+        if final or now - self._panels_shown >= PANEL_INTERVAL_S:
+            self._panels_shown = now
+            for panel in self.panels:
+                panel.show(self.stats)
         self.flushes += 1
+        self.gc.tick()

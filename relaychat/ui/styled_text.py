@@ -49,6 +49,17 @@ class StyledText:
             self.runs.append(Run(role, [text]))
         self.length += len(text)
 
+    def extend(self, other: StyledText, lead: str) -> None:
+        """Append `other`, which starts right after `lead` (the separator between the two)."""
+        first = other.runs[0].role if other.runs else None
+        self.append(lead, first)
+        for run in other.runs:
+            if run.cue:
+                self.runs.append(Run(run.role, [run.text], cue=True))
+                self.length += len(run.text)
+            else:
+                self.append(run.text, run.role)
+
     def mark_cue(self, start: int, end: int) -> bool:
         """Mark [start, end) (offsets in the whole reasoning text) as a cue; False if out of range."""
         lo, hi = max(start, self.start) - self.start, min(end, self.end) - self.start

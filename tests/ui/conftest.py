@@ -62,6 +62,8 @@ def make_app(factory: Callable[[PairProfile], Mapping[Role, Backend]], **kwargs:
 async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout: float = 10.0) -> None:
     steps = int(timeout / 0.02)
     for _ in range(steps):
+        if pilot.app._exception is not None:  # a worker or handler failed: stop waiting, show it
+            raise pilot.app._exception
         if condition():
             await pilot.pause()
             return

@@ -24,7 +24,7 @@ from relaychat.core.events import RelayEvent, Role, RunFailed
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import TraceError, load_trace
 from relaychat.ui.chat_settings import ChatSettings
-from relaychat.ui.feed import FLUSH_INTERVAL_S, LiveFeed
+from relaychat.ui.feed import FLUSH_INTERVAL_S, MAX_BATCH, LiveFeed
 from relaychat.ui.live_stats import LiveStats
 from relaychat.ui.pacing import Pacer
 from relaychat.ui.servers import ServerKeeper
@@ -215,7 +215,10 @@ class ChatScreen(Screen[None]):
     async def _close_feed(self) -> None:
         feed, self.feed = self.feed, None
         if feed is not None:
-            await feed.flush()
+            while feed.backlog:
+                await feed.flush()
+            await feed.flush(final=True)
+            feed.gc.stop()
             self.last_stats = feed.stats
             rate = feed.stats.decode_tok_s("large")
             if rate:
@@ -250,7 +253,7 @@ class ChatScreen(Screen[None]):
     @work(group="generation", exclusive=True)
     async def replay(self, path: Path, speed: float) -> None:
         try:
-            events = load_trace(path)
+            events = await asyncio.to_thread(load_trace, path)  # a long trace takes a while to parse
         except TraceError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -266,6 +269,8 @@ class ChatScreen(Screen[None]):
             async for event in self.pacer.play(events):
                 feed.push(event)
                 turn.events.append(event)
+                while feed.backlog > MAX_BATCH:  # faster than the screen can draw: let it catch up
+                    await asyncio.sleep(FLUSH_INTERVAL_S / 2)
         except asyncio.CancelledError:
             await self._close_feed()
             await view.mark_cancelled()

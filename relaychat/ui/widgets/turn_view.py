@@ -27,6 +27,7 @@ from relaychat.ui.widgets.trace_block import TraceBlock
 
 BLOCK_SOFT = 1200  # a block is sealed at the next line break once it holds this many characters
 BLOCK_HARD = 4000  # ...or at the next space, for text without line breaks
+MAX_MERGE_LEVEL = 4  # sealed blocks merge up to 2**4 blocks (~20k characters) per widget
 
 
 class TurnView(Vertical):
@@ -37,6 +38,7 @@ class TurnView(Vertical):
         self.question = question
         self.label = label
         self.blocks: list[TraceBlock] = []
+        self._unmounted: list[TraceBlock] = []
         self._answer: Markdown | None = None
         self._stream: MarkdownStream | None = None
         self.answer_model: Role | None = None
@@ -56,7 +58,7 @@ class TurnView(Vertical):
         for event in events:
             if isinstance(event, TokenDelta):
                 if event.stage == "reasoning":
-                    await self._append(event.text, event.model, dirty)
+                    self._append(event.text, event.model, dirty)
                 else:
                     if self._answer is None:
                         await self._open_answer(event.model)
@@ -65,20 +67,24 @@ class TurnView(Vertical):
                 self._mark_cue(event.offset, event.offset + len(event.cue), dirty)
             elif isinstance(event, StageChanged) and event.stage == "answer":
                 if event.inserted_text:  # the marker the relay added (budget spent / no marker written)
-                    await self._append(event.inserted_text.rstrip("\n"), None, dirty)
+                    self._append(event.inserted_text.rstrip("\n"), None, dirty)
             elif isinstance(event, RunStarted):
                 self._label_reasoning(event)
             elif isinstance(event, (RunFinished, RunFailed)):
                 self._show_result(event)
         for block in dirty.values():
-            block.redraw()
+            if block.parent is not None or block in self._unmounted:
+                block.redraw()
+        if self._unmounted:  # one mount (one layout pass) for all the blocks this batch opened
+            fresh, self._unmounted = self._unmounted, []
+            await self.query_one("#reasoning", Vertical).mount_all(fresh)
         if answer and self._stream is not None:
             await self._stream.write("".join(answer))
         if isinstance(events[-1] if events else None, (RunFinished, RunFailed)):
             await self.close_stream()
 
-    async def _append(self, text: str, role: Role | None, dirty: dict[int, TraceBlock]) -> None:
-        block = self.blocks[-1] if self.blocks else await self._new_block(0)
+    def _append(self, text: str, role: Role | None, dirty: dict[int, TraceBlock]) -> None:
+        block = self.blocks[-1] if self.blocks else self._new_block(0)
         while text:
             size = block.styled.length
             cut = text.find("\n") if size >= BLOCK_SOFT else -1
@@ -91,13 +97,28 @@ class TurnView(Vertical):
             # The separator becomes the boundary between two blocks (each block starts a new line).
             block.styled.append(text[:cut], role)
             dirty[id(block)] = block
-            block = await self._new_block(block.styled.end + 1, lead=text[cut])
+            block = self._new_block(block.styled.end + 1, lead=text[cut])
+            self._merge_sealed(dirty)
             text = text[cut + 1 :]
 
-    async def _new_block(self, start: int, lead: str = "") -> TraceBlock:
+    def _merge_sealed(self, dirty: dict[int, TraceBlock]) -> None:
+        """Merge the last two sealed blocks while they are the same size class (a binary counter)."""
+        sealed = self.blocks[:-1]
+        while len(sealed) >= 2 and sealed[-1].level == sealed[-2].level < MAX_MERGE_LEVEL:
+            keep, gone = sealed[-2], sealed.pop()
+            keep.absorb(gone)
+            dirty[id(keep)] = keep
+            dirty.pop(id(gone), None)
+            self.blocks.remove(gone)
+            if gone in self._unmounted:
+                self._unmounted.remove(gone)
+            else:
+                gone.remove()
+
+    def _new_block(self, start: int, lead: str = "") -> TraceBlock:
         block = TraceBlock(start, lead)
         self.blocks.append(block)
-        await self.query_one("#reasoning", Vertical).mount(block)
+        self._unmounted.append(block)
         return block
 
     def _mark_cue(self, start: int, end: int, dirty: dict[int, TraceBlock]) -> None:

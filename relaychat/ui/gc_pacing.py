@@ -1,0 +1,38 @@
+"""Keep Python's full garbage collections out of a stream.
+
+A 32k-token trace is ~70k event objects; every full (generation 2) collection walks them all, which
+measured 200-250 ms here: a visible freeze mid-stream. While a run streams, the survivors are moved
+to the permanent generation every second (after a cheap young collection, so little cyclic garbage is
+frozen); when the run ends they are handed back to the collector. Objects freed by reference counting
+(nearly all) are freed as usual either way.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+FREEZE_EVERY_S = 1.0
+
+
+class GcPacer:
+    def __init__(self) -> None:
+        self._last = 0.0
+        self.active = False
+
+    def start(self) -> None:
+        self.active = True
+        self._last = 0.0
+        self.tick()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.active and now - self._last >= FREEZE_EVERY_S:
+            self._last = now
+            gc.collect(1)
+            gc.freeze()
+
+    def stop(self) -> None:
+        if self.active:
+            self.active = False
+            gc.unfreeze()
