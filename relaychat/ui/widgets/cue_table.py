@@ -6,7 +6,7 @@ from textual.widgets import DataTable
 
 from relaychat.ui.live_stats import CueStat, LiveStats
 
-COLUMNS = (("cue", "cue"), ("hits", "hits"), ("→small", "tokens"), ("margin", "margin"))
+COLUMNS = (("cue", "cue", 14), ("hits", "hits", 4), ("→small", "tokens", 6), ("margin", "margin", 6))
 
 
 class CueTable(DataTable[str]):
@@ -20,8 +20,8 @@ class CueTable(DataTable[str]):
         self._shown: dict[str, tuple[int, int, str]] = {}
 
     def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
+        for label, key, width in COLUMNS:  # fixed widths: the table does not jump as rows arrive
+            self.add_column(label, key=key, width=width)
 
     def show(self, stats: LiveStats) -> None:
         changed = False
@@ -31,7 +31,7 @@ class CueTable(DataTable[str]):
                 continue
             changed = True
             if stat.cue in self._shown:
-                for (_, key), value in zip(COLUMNS[1:], row[1:]):
+                for (_, key, _), value in zip(COLUMNS[1:], row[1:]):
                     self.update_cell(stat.cue, key, value)
             else:
                 self.add_row(*row, key=stat.cue)

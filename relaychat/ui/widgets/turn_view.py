@@ -41,6 +41,7 @@ class TurnView(Vertical):
         self._unmounted: list[TraceBlock] = []
         self._answer: Markdown | None = None
         self._stream: MarkdownStream | None = None
+        self._answer_parts: list[str] = []
         self.answer_model: Role | None = None
         self.status = "running"
 
@@ -79,6 +80,7 @@ class TurnView(Vertical):
             fresh, self._unmounted = self._unmounted, []
             await self.query_one("#reasoning", Vertical).mount_all(fresh)
         if answer and self._stream is not None:
+            self._answer_parts.extend(answer)
             await self._stream.write("".join(answer))
         if isinstance(events[-1] if events else None, (RunFinished, RunFailed)):
             await self.close_stream()
@@ -148,9 +150,13 @@ class TurnView(Vertical):
         self._stream = Markdown.get_stream(self._answer)
 
     async def close_stream(self) -> None:
+        """End the answer stream, then render the whole answer once: streamed Markdown is parsed in
+        fragments, and the final layout should not depend on where the fragments happened to split."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
+            if self._answer is not None:
+                await self._answer.update("".join(self._answer_parts))
 
     def _show_result(self, event: RunFinished | RunFailed) -> None:
         summary = event.summary

@@ -1,0 +1,36 @@
+"""The main screen after a replayed run, in every bundled theme, at a fixed size (pytest-textual-snapshot).
+
+Update after an intended visual change: .venv/bin/pytest tests/ui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from relaychat.ui.screens.replay import bundled_trace
+from relaychat.ui.themes import load_themes
+from tests.ui.conftest import SIZE, Scripted, make_app, wait_turn_done
+
+THEMES = sorted(theme.name for theme in load_themes())
+
+
+def test_bundled_themes_exist() -> None:
+    assert {"relay-dark", "relay-light", "relay-colorblind"} <= set(THEMES)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_main_screen_after_a_replay(snap_compare, theme: str) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(Scripted(), theme=theme)
+
+    async def replay_it(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        app.query_one(Input).cursor_blink = False
+        app.chat.replay(bundled_trace(), math.inf)
+        await wait_turn_done(pilot, app)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=replay_it)
