@@ -14,9 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "chat",
         help="chat in the terminal app (the default command)",
-        description="Open the RelayChat app: ask questions and watch the large and the small model relay "
-        "the reasoning, coloured by model, with live margin, speedup and cue panels. With the cpu-demo "
-        "profile the bundled CPU servers are started if they are down (and stopped on exit). "
+        description="Open the RelayChat app: ask questions and watch the large and the small model relay\n"
+        "the reasoning, coloured by model, with live margin, speedup and cue panels. With the cpu-demo\n"
+        "profile the bundled CPU servers are started if they are down (and stopped on exit).\n"
         "Sessions are saved as they happen; F5 replays saved traces without any server.",
         epilog="examples:\n  relaychat\n  relaychat chat --mode large --theme relay-light\n"
         "  relaychat chat --replay TRACE.jsonl --speed 8",
