@@ -1,8 +1,9 @@
 """The physical floor of a switch: a server's time to first token on a prompt it has fully cached.
 
 A perfectly warm handoff cannot beat this, so the switch gap is reported against it. The probe sends
-the same ~1000-token prompt several times and keeps the median TTFT of the repeats (the first request
-fills the cache).
+the same prompt several times and keeps the median TTFT of the repeats (the first request fills the
+cache). Its length (~300 tokens) is that of a relay prompt at a switch with a few-hundred-token
+budget: the floor grows with the context.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamChunk
 
-PROBE_TEXT = " ".join(f"Step {i}: add {i} to the running total and write it down." for i in range(1, 80))
+PROBE_TEXT = " ".join(f"Step {i}: add {i} to the running total and write it down." for i in range(1, 18))
 
 
 async def cached_ttft_s(backend: Backend, repeats: int = 4) -> float:

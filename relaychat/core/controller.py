@@ -26,7 +26,7 @@ from typing import Literal
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
 from relaychat.backends.errors import BackendError, RequestRejected
-from relaychat.core.cues import CueMatcher, sentence_end, server_stop_strings
+from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_pending, server_stop_strings
 from relaychat.core.events import (
     CueHit,
     ErrorInfo,
@@ -67,7 +67,7 @@ class RelayOptions:
     run_id: str | None = None
     prefill_ahead: bool = True  # feed the idle server while the other model writes
     cue_detection: Literal["auto", "client", "server"] = "auto"  # server: boundary-encoded stop strings
-    feed_every: int = 32  # tokens between feeds (vLLM-CPU caches 32-token blocks here)
+    feed_every: int = 16  # tokens between routine feeds; cue and sentence ends also trigger one
 
 
 @dataclass
@@ -381,7 +381,8 @@ class RelayController:
             add_special_tokens=spec.prompt.add_special_tokens if isinstance(prompt, str) else False,
             stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
         )
-        prefill_cancelled = self._prefill.settle(role, prompt)
+        cancelled_before = self._prefill.cancelled
+        self._prefill.settle(role, prompt)
         idle: Role = "small" if role == "large" else "large"
         feed_every = self._feed_every if stage == "reasoning" else 0
         fed_upto = 0
@@ -477,7 +478,9 @@ class RelayController:
                         break
                     if feed_every and emitted > fed_upto:
                         # A cue waiting for its boundary: warm the receiver with its exact next prompt.
-                        urgent = detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base)
+                        urgent = (
+                            detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base)
+                        ) or (detect == "sentence" and sentence_end_pending(text))
                         if urgent or emitted - fed_upto >= feed_every:
                             idle_spec = self.profile.spec(idle).prompt
                             ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
@@ -528,7 +531,7 @@ class RelayController:
             last_token_t=last_t,
             gap_s=gap,
             prefill_feeds=feeds,
-            prefill_cancelled=prefill_cancelled,
+            prefill_cancelled=self._prefill.cancelled - cancelled_before,
         )
 
     def _record(self, tokens: list[Token], text: str) -> None:

@@ -152,6 +152,15 @@ def sentence_end(text: str, start: int = 0) -> int | None:
     return None
 
 
+def sentence_end_pending(text: str) -> bool:
+    """True when `text` may just have ended a sentence and only the next character will tell.
+
+    ("... is 4." could become "4.5"; "...\n" could become a blank line.) The relay warms the large
+    server at that moment, so its prefill overlaps the small model's confirming decode step.
+    """
+    return text.endswith((".", "!", "?", "\n"))
+
+
 # Characters that close a word in running text; a stop string for a word cue ends with one of them.
 _RIGHT_BOUNDARIES = (" ", ",", ".", ":", ";", "!", "?", "\n", ")")
 _LEFT_BOUNDARIES = (" ", "\n")

@@ -108,7 +108,7 @@ class SegmentEnded(_Event):
     last_token_t: float | None = None
     gap_s: float | None = Field(None, description="previous segment's last token -> this first token")
     prefill_feeds: int = Field(0, description="feeds sent to the idle server while this segment streamed")
-    prefill_cancelled: bool = Field(False, description="a feed to this server was still running and dropped")
+    prefill_cancelled: int = Field(0, description="feeds dropped during this segment (replaced, or stale at its start)")
 
 
 class ModelStats(BaseModel):

@@ -29,6 +29,7 @@ class PrefillAhead:
         self._prompts: dict[Role, str | list[int]] = {}
         self.sent = 0
         self.failed = 0
+        self.cancelled = 0  # replaced by a more urgent feed, or dropped before the server's own turn
 
     def busy(self, role: Role) -> bool:
         task = self._tasks.get(role)
@@ -44,6 +45,7 @@ class PrefillAhead:
             if not urgent:
                 return False
             self._tasks[role].cancel()
+            self.cancelled += 1
         self._tasks[role] = asyncio.create_task(self._run(role, prompt, add_special_tokens))
         self._prompts[role] = prompt
         self.sent += 1
@@ -63,6 +65,7 @@ class PrefillAhead:
         if fed is not None and prompt[: len(fed)] == fed:
             return False
         task.cancel()
+        self.cancelled += 1
         return True
 
     async def aclose(self) -> None:

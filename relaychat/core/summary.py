@@ -61,7 +61,7 @@ class SummaryBuilder:
             s.prefill_feeds += event.prefill_feeds
             if event.reason == "cue":
                 s.discarded_after_cues += event.discarded_tokens
-            s.prefill_cancelled += int(event.prefill_cancelled)
+            s.prefill_cancelled += event.prefill_cancelled
             s.finish_reason = event.reason
         elif isinstance(event, CueHit):
             s.cue_hits[event.cue] = s.cue_hits.get(event.cue, 0) + 1
