@@ -209,6 +209,14 @@ class VLLMBackend:
             raise self._translate(exc) from exc
         yield end
 
+    async def reset_prefix_cache(self) -> bool:
+        """Empty the server's prefix cache (vLLM dev mode only); False when the server does not allow it."""
+        try:
+            response = await self._client.post("/reset_prefix_cache")
+        except httpx.HTTPError as exc:
+            raise self._translate(exc) from exc
+        return response.status_code == 200
+
     async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
         # vLLM wants max_tokens >= 1: one greedy token is the price of a prompt-only request.
         request = CompletionRequest(

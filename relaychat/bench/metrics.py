@@ -133,6 +133,7 @@ class ScenarioMetrics(BaseModel):
         None, description="the same excess per run; near 0 for a single model validates the method"
     )
     prefill_feeds: int = 0
+    cold_cache: bool = Field(False, description="the servers' prefix caches were emptied before the scenario")
     cue_detection: str | None = None
     discarded_after_cues: int = 0
 

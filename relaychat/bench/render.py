@@ -62,6 +62,7 @@ def text_block(m: ScenarioMetrics) -> str:
         _line("Cue detection", m.cue_detection or "-"),
         _line("Tokens streamed past a cue (dropped)", m.discarded_after_cues),
         _line("Prefill-ahead feeds", m.prefill_feeds),
+        _line("Started from empty prefix caches", "yes" if m.cold_cache else "no (scenarios share cache state)"),
         _header("Client CPU"),
         _line("Client CPU time (s)", _num(m.client_cpu_s, 3)),
         _line("Client CPU per received token (ms)", _num(m.client_cpu_ms_per_token, 3)),

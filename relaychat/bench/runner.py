@@ -80,14 +80,26 @@ async def run_scenario(
             if on_run:
                 on_run(scenario, observation)
 
+    cold = await reset_caches(used)
     before = await read_counters(used)
     cpu0, t0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(scenario.concurrency)))
     duration, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     after = await read_counters(used)
     servers = {role: ServerDelta.between(before[role], after[role]) for role in used if after[role]}
-    return aggregate(scenario.name, scenario.mode, scenario.concurrency, list(scenario.variants), observations,
-                     duration, cpu, servers)
+    metrics = aggregate(scenario.name, scenario.mode, scenario.concurrency, list(scenario.variants), observations,
+                        duration, cpu, servers)
+    return metrics.model_copy(update={"cold_cache": cold})
+
+
+async def reset_caches(backends: Mapping[Role, Backend]) -> bool:
+    """Start a scenario from empty prefix caches, so it cannot reuse what an earlier scenario computed
+    on the same prompts and seeds. False when a server does not allow it (not a dev-mode vLLM)."""
+    done = True
+    for backend in backends.values():
+        reset = getattr(backend, "reset_prefix_cache", None)
+        done = bool(reset is not None and await reset()) and done
+    return done
 
 
 async def warm_up(profile: PairProfile, backends: Mapping[Role, Backend], prompt: str) -> None:

@@ -78,6 +78,9 @@ def server_env(core: int | None) -> dict[str, str]:
         VLLM_NO_USAGE_STATS="1",
         # The default cap of 4 rejects a cue set as stop strings; boundary-encoded cues need ~250.
         VLLM_MAX_STOP_STRINGS=os.environ.get("VLLM_MAX_STOP_STRINGS", "1024"),
+        # Dev endpoints (/reset_prefix_cache) let `relaychat bench` start every scenario from a cold prefix
+        # cache; acceptable here because these servers listen on 127.0.0.1 only.
+        VLLM_SERVER_DEV_MODE="1",
         VLLM_CACHE_ROOT=str(dirs["vllm"]),
         TORCHINDUCTOR_CACHE_DIR=str(dirs["inductor"]),
         VLLM_RPC_BASE_PATH=str(dirs["rpc"]),
