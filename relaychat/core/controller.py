@@ -410,6 +410,7 @@ class RelayController:
         ignore_before = base
         first_t: float | None = None
         last_t: float | None = None
+        first_chunk_tokens = 0
         end = StreamEnd()
         reasoning_budget = self.max_tokens - self.answer_reserve
         try:
@@ -421,7 +422,8 @@ class RelayController:
                     if not item.tokens:
                         continue
                     now = self._clock()
-                    first_t = now if first_t is None else first_t
+                    if first_t is None:
+                        first_t, first_chunk_tokens = now, len(item.tokens)
                     last_t = now
                     for token in item.tokens:
                         before = len(text)
@@ -529,6 +531,7 @@ class RelayController:
             ttft_s=None if first_t is None else first_t - sent,
             first_token_t=first_t,
             last_token_t=last_t,
+            decode_tokens=max(len(tokens) - first_chunk_tokens, 0),
             gap_s=gap,
             prefill_feeds=feeds,
             prefill_cancelled=self._prefill.cancelled - cancelled_before,

@@ -105,6 +105,7 @@ class SegmentEnded(_Event):
     discarded_tokens: int = Field(0, description="tokens generated past a cut and dropped")
     ttft_s: float | None = Field(None, description="request sent -> first token")
     first_token_t: float | None = None
+    decode_tokens: int = Field(0, description="tokens received after the first chunk: what the decode span covers")
     last_token_t: float | None = None
     gap_s: float | None = Field(None, description="previous segment's last token -> this first token")
     prefill_feeds: int = Field(0, description="feeds sent to the idle server while this segment streamed")
@@ -121,12 +122,13 @@ class ModelStats(BaseModel):
     segments: int = 0
     requests: int = 0
     decode_s: float = Field(0.0, description="time between first and last token, summed over segments")
+    decode_steps: int = Field(0, description="tokens received after each segment's first chunk")
     ttft_s: list[float] = Field(default_factory=list)
 
     @property
     def decode_tok_s(self) -> float | None:
-        """Streaming decode rate: tokens after the first of each segment over the decode time."""
-        steps = self.tokens + self.discarded_tokens - self.segments
+        """Streaming decode rate: tokens after each segment's first chunk over first -> last token time."""
+        steps = self.decode_steps
         return steps / self.decode_s if self.decode_s > 0 and steps > 0 else None
 
 

@@ -56,6 +56,7 @@ class SummaryBuilder:
                 stats.ttft_s.append(event.ttft_s)
             if event.first_token_t is not None and event.last_token_t is not None:
                 stats.decode_s += event.last_token_t - event.first_token_t
+                stats.decode_steps += event.decode_tokens
             if event.gap_s is not None:
                 s.switch_gaps_s.append(event.gap_s)
             s.prefill_feeds += event.prefill_feeds

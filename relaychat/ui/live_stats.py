@@ -72,8 +72,9 @@ class _RateMeter:
 
     def token(self, t: float, count: int) -> None:
         if self.open_first is None:
-            self.open_first = t
-            count -= 1
+            # The first chunk's tokens (sometimes a burst) arrived within the TTFT, not the decode span.
+            self.open_first = self.open_last = t
+            return
         self.open_last = t
         self.open_tokens += count
 

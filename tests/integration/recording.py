@@ -24,6 +24,10 @@ class Recording:
         self.exchanges: list[Exchange] = []
         self.tokenized: list[tuple[str, list[int]]] = []
 
+    def __getattr__(self, name: str) -> object:
+        """Anything not recorded (accepts_stops, metrics, ...) goes straight to the real backend."""
+        return getattr(self.inner, name)
+
     async def info(self) -> ModelInfo:
         return await self.inner.info()
 
