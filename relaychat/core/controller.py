@@ -157,7 +157,6 @@ class RelayController:
         t0 = time.perf_counter()
         self._clock = lambda: time.perf_counter() - t0
         builder = SummaryBuilder(self.mode, self.profile.name)
-        self._builder = builder
         self._seq = _Sequence()
         self._index = 0
         self._last_token_t: float | None = None
@@ -168,6 +167,7 @@ class RelayController:
         handoff = "token_ids" if self.profile.shared_tokenizer and self.mode == "relay" else "text"
         self._handoff = handoff
         self._prefill = PrefillAhead(self.backends)
+        self._unreported_feeds = 0
         feeding = self.options.prefill_ahead and self.mode == "relay"
         self._feed_every = self.options.feed_every if feeding else 0
 
@@ -204,6 +204,12 @@ class RelayController:
                 )
             )
             yield emit(StageChanged(t=self._clock(), stage="reasoning"))
+            if self._feed_every:
+                # The small server would otherwise read the whole prompt cold at the first switch.
+                fmt = self.profile.small.prompt
+                first = self._prompt("small")
+                if self._prefill.feed("small", first, fmt.add_special_tokens if isinstance(first, str) else False):
+                    self._unreported_feeds += 1  # counted with the first segment
             async for event in self._reasoning_stage():
                 yield emit(event)
             if not self._in_answer:
@@ -386,7 +392,7 @@ class RelayController:
         idle: Role = "small" if role == "large" else "large"
         feed_every = self._feed_every if stage == "reasoning" else 0
         fed_upto = 0
-        feeds = 0
+        feeds, self._unreported_feeds = self._unreported_feeds, 0
         yield SegmentStarted(
             t=self._clock(),
             index=index,

@@ -23,9 +23,6 @@ class CueSet(BaseModel):
     name: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    def enabled(self, disabled: set[str] | frozenset[str] = frozenset()) -> list[str]:
-        return [c for c in self.cues if c not in disabled]
-
 
 def load_cue_set(path: str | Path) -> CueSet:
     path = Path(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -141,5 +140,3 @@ def load_profile(name_or_path: str | Path) -> PairProfile:
             profile = profile.model_copy(update={"cue_file": str(Path(source).parent / cue_path)})
     return profile
 
-
-CueSource = Literal["profile", "file", "list"]

@@ -285,8 +285,11 @@ async def test_a_cue_waiting_for_its_boundary_warms_the_receiver_with_its_exact_
     large.add("We add the numbers one by one here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
     events = await run(profile(), large, small, feed_every=10_000)  # no routine feeds: only anticipation
-    assert small.prefills == [small.requests[0].prompt]
-    assert sum(e.prefill_cancelled for e in of(events, SegmentEnded)) == 0
+    p = profile()
+    assert small.prefills == [render_prefix(p.small.prompt, QUESTION), small.requests[0].prompt]
+    ends = of(events, SegmentEnded)
+    assert ends[0].prefill_cancelled == 1  # the start feed, still running, was replaced by the urgent one
+    assert ends[1].prefill_cancelled == 0  # and the urgent one was kept when the small model's turn began
 
 
 async def test_no_anticipation_for_a_cue_inside_min_tokens_or_a_non_cue() -> None:
@@ -295,7 +298,7 @@ async def test_no_anticipation_for_a_cue_inside_min_tokens_or_a_non_cue() -> Non
     large.add("So the numbers are added here and there without end.\n</think>", "")
     small.add("4")
     await run(profile(), large, small, feed_every=10_000)
-    assert small.prefills == []
+    assert small.prefills == [render_prefix(profile().small.prompt, QUESTION)]  # only the start feed
 
 
 def test_pending_cue_at_the_end_of_text() -> None:
@@ -323,3 +326,13 @@ def test_sentence_end_pending() -> None:
 
     assert sentence_end_pending("It is 4.") and sentence_end_pending("Why?") and sentence_end_pending("a\n")
     assert not sentence_end_pending("It is 4") and not sentence_end_pending("4. Next")
+
+
+async def test_the_small_server_reads_the_prompt_while_the_large_model_starts() -> None:
+    large, small = pair()
+    large.delay = 0.002
+    large.add("We add the numbers one by one here. So the", "</think>")
+    small.add(" the sum is 4. Next", "4")
+    p = profile()
+    await run(p, large, small, feed_every=10_000)
+    assert small.prefills[0] == render_prefix(p.small.prompt, QUESTION)
