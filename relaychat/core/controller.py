@@ -204,12 +204,9 @@ class RelayController:
                 )
             )
             yield emit(StageChanged(t=self._clock(), stage="reasoning"))
-            if self._feed_every:
-                # The small server would otherwise read the whole prompt cold at the first switch.
-                fmt = self.profile.small.prompt
-                first = self._prompt("small")
-                if self._prefill.feed("small", first, fmt.add_special_tokens if isinstance(first, str) else False):
-                    self._unreported_feeds += 1  # counted with the first segment
+            # The small server would otherwise read the whole prompt cold at the first switch.
+            if self._feed_every and self._feed("small", self._prompt("small")):
+                self._unreported_feeds += 1  # counted with the first segment
             async for event in self._reasoning_stage():
                 yield emit(event)
             if not self._in_answer:
@@ -266,6 +263,13 @@ class RelayController:
         if self._handoff == "token_ids":
             return self._prefix_ids[role] + self._seq.ids
         return self._prefix_text[role] + self._seq.text
+
+    def _add_special_tokens(self, role: Role, prompt: str | list[int]) -> bool:
+        """A text prompt gets the server's BOS as the format says; token ids already hold it."""
+        return self.profile.spec(role).prompt.add_special_tokens if isinstance(prompt, str) else False
+
+    def _feed(self, role: Role, prompt: str | list[int], urgent: bool = False) -> bool:
+        return self._prefill.feed(role, prompt, self._add_special_tokens(role, prompt), urgent=urgent)
 
     def _feed_prompt(self, role: Role, tokens: list[Token], text: str) -> str | list[int]:
         """The prompt `role` will get next, up to what the other model has written so far."""
@@ -384,7 +388,7 @@ class RelayController:
             top_p=spec.sampling.top_p,
             top_k=spec.sampling.top_k,
             seed=self._request_seed(index),
-            add_special_tokens=spec.prompt.add_special_tokens if isinstance(prompt, str) else False,
+            add_special_tokens=self._add_special_tokens(role, prompt),
             stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
         )
         cancelled_before = self._prefill.cancelled
@@ -490,10 +494,8 @@ class RelayController:
                             detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base)
                         ) or (detect == "sentence" and sentence_end_pending(text))
                         if urgent or emitted - fed_upto >= feed_every:
-                            idle_spec = self.profile.spec(idle).prompt
                             ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
-                            special = idle_spec.add_special_tokens if isinstance(ahead, str) else False
-                            if self._prefill.feed(idle, ahead, special, urgent=urgent):
+                            if self._feed(idle, ahead, urgent=urgent):
                                 fed_upto = emitted
                                 feeds += 1
         except BackendError:
