@@ -35,6 +35,7 @@ class RunObservation:
     error: str | None = None
     handoff_gaps_s: list[float] = field(default_factory=list)  # model changed between segments
     handoff_ttfts_s: list[float] = field(default_factory=list)  # the next model's TTFT at those handoffs
+    handoff_early: list[bool] = field(default_factory=list)  # the next request went out before the cut
     segments: int = 0
 
     @classmethod
@@ -48,10 +49,10 @@ class RunObservation:
                 seen.segments += 1
             elif isinstance(event, SegmentEnded):
                 changed = previous_model is not None and previous_model != current_model
-                if changed and event.gap_s is not None:
+                if changed and event.gap_s is not None and event.ttft_s is not None:
                     seen.handoff_gaps_s.append(event.gap_s)
-                    if event.ttft_s is not None:
-                        seen.handoff_ttfts_s.append(event.ttft_s)
+                    seen.handoff_ttfts_s.append(event.ttft_s)
+                    seen.handoff_early.append(event.early_start)
             elif isinstance(event, RunFinished):
                 seen.summary = event.summary
             elif isinstance(event, RunFailed):
@@ -119,7 +120,7 @@ class ScenarioMetrics(BaseModel):
     switches: int
     switch_gap_ms: Distribution
     switch_next_ttft_ms: Distribution
-    switch_client_ms: Distribution  # gap minus the next model's TTFT
+    switch_client_ms: Distribution  # gap minus the next model's TTFT (handoffs not started early)
     segments: int
     role_segments: dict[str, int] = Field(default_factory=dict)
     client_cpu_s: float
@@ -136,6 +137,9 @@ class ScenarioMetrics(BaseModel):
     cold_cache: bool = Field(False, description="the servers' prefix caches were emptied before the scenario")
     cue_detection: str | None = None
     discarded_after_cues: int = 0
+    early_starts: int = Field(0, description="handoffs whose request went out before the cut was confirmed")
+    early_cancelled: int = Field(0, description="early starts cancelled: the expected cut did not come")
+    early_wasted_tokens: int = Field(0, description="tokens streamed by cancelled early starts")
 
 
 def aggregate(
@@ -155,7 +159,10 @@ def aggregate(
     tpots = [(s.wall_s - s.ttft_s) / (s.total_tokens - 1) for s in summaries if s.ttft_s is not None and s.total_tokens > 1]
     gaps = [g for o in ok for g in o.handoff_gaps_s]
     next_ttfts = [t for o in ok for t in o.handoff_ttfts_s]
-    client = [g - t for o in ok for g, t in zip(o.handoff_gaps_s, o.handoff_ttfts_s)]
+    # An early start's TTFT began before the previous cut, so gap - TTFT says nothing about the client.
+    client = [
+        g - t for o in ok for g, t, early in zip(o.handoff_gaps_s, o.handoff_ttfts_s, o.handoff_early) if not early
+    ]
     large = sum(s.large.tokens for s in summaries)
     return ScenarioMetrics(
         scenario=scenario_name,
@@ -186,6 +193,9 @@ def aggregate(
         prefill_feeds=sum(s.prefill_feeds for s in summaries),
         cue_detection=summaries[0].cue_detection if summaries else None,
         discarded_after_cues=sum(s.discarded_after_cues for s in summaries),
+        early_starts=sum(s.early_starts for s in summaries),
+        early_cancelled=sum(s.early_cancelled for s in summaries),
+        early_wasted_tokens=sum(s.early_wasted_tokens for s in summaries),
         **_overhead(summaries, servers),
     )
 

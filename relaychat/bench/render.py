@@ -55,6 +55,8 @@ def text_block(m: ScenarioMetrics) -> str:
             _line("  of which next model's TTFT, median (ms)", _num(m.switch_next_ttft_ms.median)),
             _line("  of which client side, median (ms)", _num(m.switch_client_ms.median)),
         ]
+        if m.early_starts or m.early_cancelled:
+            lines.append(_line("  started early (before the cut) / switches", f"{m.early_starts} / {m.switches}"))
     lines += [
         _header("Switch overhead (drift-robust: beyond the servers' own time per token)"),
         _line("Overhead per switch (ms)", _num(m.overhead_ms_per_switch, 1)),
@@ -62,6 +64,7 @@ def text_block(m: ScenarioMetrics) -> str:
         _line("Cue detection", m.cue_detection or "-"),
         _line("Tokens streamed past a cue (dropped)", m.discarded_after_cues),
         _line("Prefill-ahead feeds", m.prefill_feeds),
+        _line("Early starts cancelled (tokens wasted)", f"{m.early_cancelled} ({m.early_wasted_tokens})"),
         _line("Started from empty prefix caches", "yes" if m.cold_cache else "no (scenarios share cache state)"),
         _header("Client CPU"),
         _line("Client CPU time (s)", _num(m.client_cpu_s, 3)),
@@ -92,7 +95,7 @@ def switch_efficiency(m: ScenarioMetrics, results: Sequence[ScenarioMetrics]) ->
 def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
     table = Table(title="scenarios side by side (medians)", title_justify="left", header_style="bold")
     columns = ["scenario", "runs", "tok/s", "efficiency", "latency ms", "TTFT ms", "TPOT ms", "switches/run",
-               "gap ms", "client ms/switch", "overhead ms/switch", "dropped/cue", "CPU ms/tok", "large hit %",
+               "gap ms", "client ms/switch", "overhead ms/switch", "early/switch", "dropped/cue", "CPU ms/tok", "large hit %",
                "small hit %"]
     for name in columns:
         table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
@@ -110,6 +113,7 @@ def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
             _num(m.switch_gap_ms.median, 1),
             _num(m.switch_client_ms.median, 1),
             _num(m.overhead_ms_per_switch, 1),
+            _num(m.early_starts / m.switches if m.switches else None, 2),
             _num(m.discarded_after_cues / m.switches * 2 if m.switches else None, 2),
             _num(m.client_cpu_ms_per_token, 3),
             _num(hits["large"] * 100 if hits.get("large") is not None else None, 1),

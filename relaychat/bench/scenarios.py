@@ -31,6 +31,8 @@ VARIANTS: dict[str, Variant] = {
     "noprefill": Variant("no warm handoffs: a switch prefills everything unseen", options={"prefill_ahead": False}),
     "servercues": Variant("cues as boundary-encoded server stop strings", options={"cue_detection": "server"}),
     "clientcues": Variant("cues detected by the client on the token stream", options={"cue_detection": "client"}),
+    "early": Variant("send the next model its request while a cut waits for its boundary", options={"early_start": True}),
+    "noearly": Variant("the next model's request goes out after the cut is confirmed", options={"early_start": False}),
 }
 
 

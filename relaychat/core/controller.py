@@ -27,6 +27,7 @@ from typing import Literal
 from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
 from relaychat.backends.errors import BackendError, RequestRejected
 from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_pending, server_stop_strings
+from relaychat.core.early_start import EarlyStart, timed
 from relaychat.core.events import (
     CueHit,
     ErrorInfo,
@@ -68,6 +69,7 @@ class RelayOptions:
     prefill_ahead: bool = True  # feed the idle server while the other model writes
     cue_detection: Literal["auto", "client", "server"] = "auto"  # server: boundary-encoded stop strings
     feed_every: int = 16  # tokens between routine feeds; cue and sentence ends also trigger one
+    early_start: bool = True  # send the next model its request while a cut waits for confirmation
 
 
 @dataclass
@@ -170,6 +172,10 @@ class RelayController:
         self._unreported_feeds = 0
         feeding = self.options.prefill_ahead and self.mode == "relay"
         self._feed_every = self.options.feed_every if feeding else 0
+        self._early: EarlyStart | None = None
+        self._early_dropped: list[EarlyStart] = []
+        self._early_cancelled = 0
+        self._early_wasted = 0
 
         def emit(event: RelayEvent) -> RelayEvent:
             builder.add(event)
@@ -212,7 +218,11 @@ class RelayController:
             if not self._in_answer:
                 async for event in self._answer_stage():
                     yield emit(event)
-            yield RunFinished(t=self._clock(), summary=builder.result())
+            self._drop_early()
+            summary = builder.result()
+            summary.early_wasted_tokens = await self._close_dropped_early()
+            summary.early_cancelled += self._take_early_cancelled()
+            yield RunFinished(t=self._clock(), summary=summary)
         except BackendError as exc:
             role = self._role_of(exc)
             yield RunFailed(
@@ -221,6 +231,8 @@ class RelayController:
                 summary=builder.result(),
             )
         finally:
+            self._drop_early()
+            await self._close_dropped_early()
             await self._prefill.aclose()
 
     def _role_of(self, exc: BackendError) -> Role | None:
@@ -290,17 +302,11 @@ class RelayController:
         trigger: SegmentTrigger = "start"
         cue: str | None = None
         while True:
-            left = reasoning_budget - self._seq.tokens
-            if left <= 0:
+            if reasoning_budget - self._seq.tokens <= 0:
                 async for event in self._append_marker("reasoning_budget"):
                     yield event
                 return
-            if self.mode != "relay":
-                detect, limit, min_tokens = "none", self.max_tokens - self._seq.tokens, 0
-            elif active == "large":
-                detect, limit, min_tokens = "cue", left, self.profile.min_tokens
-            else:
-                detect, limit, min_tokens = "sentence", min(left, self.profile.small_max_tokens), 0
+            detect, limit, min_tokens = self._turn(active, self._seq.tokens)
             outcome = _SegmentOutcome(reason="eos", kept=0)
             async for event in self._segment(active, "reasoning", trigger, cue, limit, min_tokens, detect, outcome):
                 yield event
@@ -326,8 +332,80 @@ class RelayController:
             cue = outcome.cue
             active = other
 
+    def _turn(self, role: Role, done: int) -> tuple[str, int, int]:
+        """How `role`'s reasoning turn runs after `done` tokens: cut detection, token limit, min tokens."""
+        if self.mode != "relay":
+            return "none", self.max_tokens - done, 0
+        left = self.max_tokens - self.answer_reserve - done
+        if role == "large":
+            return "cue", left, self.profile.min_tokens
+        return "sentence", min(left, self.profile.small_max_tokens), 0
+
+    def _request(
+        self, role: Role, prompt: str | list[int], index: int, limit: int, min_tokens: int, detect: str
+    ) -> CompletionRequest | None:
+        """The request for one segment; None when the server's context leaves no room to generate."""
+        prompt_len = self._prompt_len_estimate(role, prompt)
+        max_len = self._max_len.get(role)
+        if max_len and prompt_len is not None:
+            room = max_len - prompt_len - _CONTEXT_SLACK
+            if room <= 0:
+                raise RequestRejected(
+                    f"the prompt ({prompt_len} tokens) fills the {role} server's context ({max_len} tokens): "
+                    f"shorten the conversation or serve the model with a longer --max-model-len",
+                    url=self.backends[role].url,
+                )
+            limit = min(limit, room)
+        if limit <= 0:
+            return None
+        spec = self.profile.spec(role)
+        return CompletionRequest(
+            prompt=prompt,
+            max_tokens=limit,
+            min_tokens=min(min_tokens, limit),
+            logprobs=2,
+            temperature=spec.sampling.temperature,
+            top_p=spec.sampling.top_p,
+            top_k=spec.sampling.top_k,
+            seed=self._request_seed(index),
+            add_special_tokens=self._add_special_tokens(role, prompt),
+            stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
+        )
+
+    def _start_early(self, role: Role, prompt: str | list[int], done: int) -> None:
+        """Send `role` the request its turn will make if the pending cut is confirmed after `done` tokens."""
+        if self.mode != "relay" or self.max_tokens - self.answer_reserve - done <= 0:
+            return
+        detect, limit, min_tokens = self._turn(role, done)
+        try:
+            request = self._request(role, prompt, self._index, limit, min_tokens, detect)
+        except RequestRejected:
+            return  # the real turn will report it
+        if request is None:
+            return
+        self._prefill.settle(role, prompt)
+        self._early = EarlyStart(role, self.backends[role], request, self._clock)
+
+    def _drop_early(self) -> None:
+        """Cancel the early start in flight (its cut did not come); the server aborts the request."""
+        early, self._early = self._early, None
+        if early is not None:
+            early.cancel()
+            self._early_dropped.append(early)
+            self._early_cancelled += 1
+
+    def _adopt_early(self, role: Role, request: CompletionRequest) -> EarlyStart | None:
+        """The early start made for exactly this request, if any; any other is cancelled."""
+        early = self._early
+        if early is not None and early.role == role and early.request == request:
+            self._early = None
+            return early
+        self._drop_early()
+        return None
+
     async def _append_marker(self, reason: SegmentEndReason) -> AsyncIterator[RelayEvent]:
         """End the reasoning for the model: budget spent or end of text without the marker."""
+        self._drop_early()
         tail = self._seq.tail
         text = ("" if tail.endswith("\n") or not tail else "\n") + self.marker + "\n\n"
         ids: list[int] = []
@@ -337,6 +415,7 @@ class RelayController:
         yield StageChanged(t=self._clock(), stage="answer", appended_marker=True, inserted_text=text)
 
     async def _answer_stage(self) -> AsyncIterator[RelayEvent]:
+        self._drop_early()
         role = self.answer_model
         trigger: SegmentTrigger = "reasoning_end"
         while True:
@@ -365,34 +444,17 @@ class RelayController:
         self._index += 1
         prompt = self._prompt(role)
         prompt_len = self._prompt_len_estimate(role, prompt)
-        max_len = self._max_len.get(role)
-        if max_len and prompt_len is not None:
-            room = max_len - prompt_len - _CONTEXT_SLACK
-            if room <= 0:
-                raise RequestRejected(
-                    f"the prompt ({prompt_len} tokens) fills the {role} server's context ({max_len} tokens): "
-                    f"shorten the conversation or serve the model with a longer --max-model-len",
-                    url=self.backends[role].url,
-                )
-            limit = min(limit, room)
-        if limit <= 0:
+        request = self._request(role, prompt, index, limit, min_tokens, detect)
+        if request is None:
+            self._drop_early()
             outcome.reason, outcome.kept = "length", 0
             return
         spec = self.profile.spec(role)
-        request = CompletionRequest(
-            prompt=prompt,
-            max_tokens=limit,
-            min_tokens=min(min_tokens, limit),
-            logprobs=2,
-            temperature=spec.sampling.temperature,
-            top_p=spec.sampling.top_p,
-            top_k=spec.sampling.top_k,
-            seed=self._request_seed(index),
-            add_special_tokens=self._add_special_tokens(role, prompt),
-            stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
-        )
         cancelled_before = self._prefill.cancelled
-        self._prefill.settle(role, prompt)
+        early = self._adopt_early(role, request)
+        if early is None:
+            self._prefill.settle(role, prompt)
+        early_starts = self.options.early_start and self.mode == "relay" and stage == "reasoning"
         idle: Role = "small" if role == "large" else "large"
         feed_every = self._feed_every if stage == "reasoning" else 0
         fed_upto = 0
@@ -406,7 +468,7 @@ class RelayController:
             cue=cue,
             prompt_tokens=prompt_len,
         )
-        sent = self._clock()
+        sent = early.sent_t if early is not None else self._clock()
         context = self._seq.tail
         base = len(context)
         text = context
@@ -419,13 +481,16 @@ class RelayController:
         scan = base
         ignore_before = base
         first_t: float | None = None
+        first_arrival: float | None = None
+        early_upto = 0
         last_t: float | None = None
         first_chunk_tokens = 0
         end = StreamEnd()
         reasoning_budget = self.max_tokens - self.answer_reserve
         try:
-            async with aclosing(self.backends[role].stream(request)) as stream:
-                async for item in stream:
+            source = early.items() if early is not None else timed(self.backends[role].stream(request), self._clock)
+            async with aclosing(source) as stream:
+                async for arrived, item in stream:
                     if isinstance(item, StreamEnd):
                         end = item
                         break
@@ -433,7 +498,7 @@ class RelayController:
                         continue
                     now = self._clock()
                     if first_t is None:
-                        first_t, first_chunk_tokens = now, len(item.tokens)
+                        first_t, first_arrival, first_chunk_tokens = now, arrived, len(item.tokens)
                     last_t = now
                     for token in item.tokens:
                         before = len(text)
@@ -488,11 +553,20 @@ class RelayController:
                         emitted = upto
                     if cut is not None:
                         break
-                    if feed_every and emitted > fed_upto:
-                        # A cue waiting for its boundary: warm the receiver with its exact next prompt.
-                        urgent = (
-                            detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base)
-                        ) or (detect == "sentence" and sentence_end_pending(text))
+                    # A cut waiting for its boundary character: the receiver's next request is known.
+                    pending = emitted > 0 and (
+                        (detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base))
+                        or (detect == "sentence" and sentence_end_pending(text))
+                    )
+                    if early_starts:
+                        if self._early is not None and (not pending or early_upto != emitted):
+                            self._drop_early()
+                        if pending and self._early is None:
+                            ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
+                            self._start_early(idle, ahead, self._seq.tokens + emitted)
+                            early_upto = emitted
+                    if feed_every and emitted > fed_upto and not (early_starts and self._early is not None):
+                        urgent = pending
                         if urgent or emitted - fed_upto >= feed_every:
                             ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
                             if self._feed(idle, ahead, urgent=urgent):
@@ -536,14 +610,29 @@ class RelayController:
             reason=reason,
             tokens=kept,
             discarded_tokens=len(tokens) - kept,
-            ttft_s=None if first_t is None else first_t - sent,
+            ttft_s=None if first_arrival is None else first_arrival - sent,
             first_token_t=first_t,
             last_token_t=last_t,
             decode_tokens=max(len(tokens) - first_chunk_tokens, 0),
             gap_s=gap,
             prefill_feeds=feeds,
             prefill_cancelled=self._prefill.cancelled - cancelled_before,
+            early_start=early is not None,
+            early_cancelled=self._take_early_cancelled(),
         )
+
+    def _take_early_cancelled(self) -> int:
+        count, self._early_cancelled = self._early_cancelled, 0
+        return count
+
+    async def _close_dropped_early(self) -> int:
+        """Wait for cancelled early starts to close; the tokens they streamed in vain."""
+        wasted = 0
+        for early in self._early_dropped:
+            await early.aclose()
+            wasted += early.received_tokens
+        self._early_dropped.clear()
+        return wasted
 
     def _record(self, tokens: list[Token], text: str) -> None:
         ids = [t.id for t in tokens if t.id is not None]

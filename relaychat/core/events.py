@@ -110,6 +110,8 @@ class SegmentEnded(_Event):
     gap_s: float | None = Field(None, description="previous segment's last token -> this first token")
     prefill_feeds: int = Field(0, description="feeds sent to the idle server while this segment streamed")
     prefill_cancelled: int = Field(0, description="feeds dropped during this segment (replaced, or stale at its start)")
+    early_start: bool = Field(False, description="this segment's request was sent before the previous cut was confirmed")
+    early_cancelled: int = Field(0, description="early starts cancelled during this segment (their cut did not come)")
 
 
 class ModelStats(BaseModel):
@@ -147,6 +149,9 @@ class RunSummary(BaseModel):
     reasoning_ended_by: Literal["marker", "budget", "eos", "none"] = "none"
     prefill_feeds: int = 0
     prefill_cancelled: int = 0
+    early_starts: int = Field(0, description="segments whose request went out before the previous cut was confirmed")
+    early_cancelled: int = Field(0, description="early starts cancelled because the expected cut did not come")
+    early_wasted_tokens: int = Field(0, description="tokens the cancelled early starts streamed, all dropped")
     cue_detection: Literal["client", "server"] = "client"
     discarded_after_cues: int = Field(0, description="tokens streamed past a cue (boundary look-ahead), dropped")
     finish_reason: SegmentEndReason | None = None

@@ -63,6 +63,8 @@ class SummaryBuilder:
             if event.reason == "cue":
                 s.discarded_after_cues += event.discarded_tokens
             s.prefill_cancelled += event.prefill_cancelled
+            s.early_starts += int(event.early_start)
+            s.early_cancelled += event.early_cancelled
             s.finish_reason = event.reason
         elif isinstance(event, CueHit):
             s.cue_hits[event.cue] = s.cue_hits.get(event.cue, 0) + 1

@@ -75,7 +75,7 @@ async def test_every_prompt_extends_the_first_and_holds_only_kept_text() -> None
     large.add("We add two and two. So the", "\n</think>\n\n")
     small.add(" the sum is 4. Next", "Four.")
     p = profile()
-    await run(p, large, small)
+    await run(p, large, small, early_start=False)  # an early start may read its whole reply before adoption
     first_large = render_prefix(p.large.prompt, QUESTION)
     first_small = render_prefix(p.small.prompt, QUESTION)
     assert [r.prompt for r in large.requests] == [first_large, first_large + "We add two and two. So the sum is 4."]
@@ -284,7 +284,7 @@ async def test_a_cue_waiting_for_its_boundary_warms_the_receiver_with_its_exact_
     small.prefill_delay = 0.05  # still prefilling when the real request comes: it is kept, not cancelled
     large.add("We add the numbers one by one here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
-    events = await run(profile(), large, small, feed_every=10_000)  # no routine feeds: only anticipation
+    events = await run(profile(), large, small, feed_every=10_000, early_start=False)  # only anticipation feeds
     p = profile()
     assert small.prefills == [render_prefix(p.small.prompt, QUESTION), small.requests[0].prompt]
     ends = of(events, SegmentEnded)
@@ -317,7 +317,7 @@ async def test_a_possible_sentence_end_warms_the_large_server_with_its_exact_pro
     large.delay = small.delay = 0.002
     large.add("We add the numbers one by one here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
-    await run(profile(), large, small, feed_every=10_000)
+    await run(profile(), large, small, feed_every=10_000, early_start=False)
     assert large.requests[1].prompt in large.prefills  # fed right after "4." before " Next" confirmed it
 
 
@@ -336,3 +336,48 @@ async def test_the_small_server_reads_the_prompt_while_the_large_model_starts() 
     p = profile()
     await run(p, large, small, feed_every=10_000)
     assert small.prefills[0] == render_prefix(p.small.prompt, QUESTION)
+
+
+async def test_a_pending_cut_sends_the_receiver_its_exact_request_early() -> None:
+    large, small = pair()
+    large.delay = small.delay = 0.002
+    large.add("We add the numbers one by one here. So the", "</think>")
+    small.add(" the sum is 4. Next", "4")
+    events = await run(profile(), large, small, feed_every=10_000)
+    starts = [(e.model, e.early_start) for e in of(events, SegmentEnded)]
+    # small after "So" (confirmed by " the"), large after "4." (confirmed by " Next"); the answer starts late
+    assert starts == [("large", False), ("small", True), ("large", True), ("small", False)]
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert summary.early_starts == 2 and summary.early_cancelled == 0
+    assert len(small.requests) == 2 and len(large.requests) == 2  # no request was sent twice
+    assert summary.reasoning == "We add the numbers one by one here. So the sum is 4.</think>"
+
+
+async def test_early_starts_do_not_change_the_output() -> None:
+    async def generate(**opts: object) -> tuple[str, str, list[object]]:
+        large, small = pair()
+        large.delay = small.delay = 0.001
+        large.add(Reply(["We", " add", ".", " So", "me", " more", ".", " So", " the"]), "</think>")
+        small.default = Reply(words(" the sum is 4. Next"))
+        events = await run(profile(), large, small, **opts)
+        summary = events[-1].summary  # type: ignore[union-attr]
+        return summary.reasoning, summary.answer, [r.prompt for r in large.requests]
+
+    on, off = await generate(early_start=True), await generate(early_start=False)
+    assert on[:2] == off[:2]
+    assert on[2] == off[2]  # the large model was asked exactly the same things
+
+
+async def test_an_early_start_whose_cut_does_not_come_is_cancelled() -> None:
+    large, small = pair()
+    large.delay = small.delay = 0.002
+    # " So" waits for its boundary; "me" makes it "Some": no cue, the early request to small is cancelled.
+    large.add(Reply(["We", " add", " the", " numbers", ".", " So", "me", " more", ".", " So", " the"]), "</think>")
+    small.add(Reply(words(" wasted words that nobody reads here")), " the sum is 4. Next", "4")
+    events = await run(profile(), large, small, feed_every=10_000)
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert summary.early_cancelled == 1 and summary.early_starts == 2
+    assert small.closed_early[0] is True  # the server was hung up on
+    assert "wasted" not in summary.reasoning
+    assert summary.reasoning == "We add the numbers. Some more. So the sum is 4.</think>"
+    assert 0 <= summary.early_wasted_tokens <= len(words(" wasted words that nobody reads here"))
