@@ -16,7 +16,6 @@ as token ids when both models share a tokenizer, else as text.
 
 from __future__ import annotations
 
-import bisect
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -26,7 +25,8 @@ from typing import Literal
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
 from relaychat.backends.errors import BackendError, RequestRejected
-from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_pending, server_stop_strings
+from relaychat.core.cues import CueMatcher, server_stop_strings
+from relaychat.core.cuts import CutScanner, Detect
 from relaychat.core.early_start import EarlyStart, timed
 from relaychat.core.events import (
     CueHit,
@@ -93,11 +93,15 @@ class _Sequence:
 
 
 @dataclass
-class _Cut:
-    index: int  # last kept token
-    reason: SegmentEndReason
-    cue: str | None = None
-    cue_offset: int | None = None
+class _Warmup:
+    """What one segment has done to warm the idle model (feeds sent, how far; early start point)."""
+
+    idle: Role
+    feed_every: int
+    early_starts: bool
+    feeds: int = 0
+    fed_upto: int = 0
+    early_upto: int = 0
 
 
 @dataclass
@@ -332,7 +336,7 @@ class RelayController:
             cue = outcome.cue
             active = other
 
-    def _turn(self, role: Role, done: int) -> tuple[str, int, int]:
+    def _turn(self, role: Role, done: int) -> tuple[Detect, int, int]:
         """How `role`'s reasoning turn runs after `done` tokens: cut detection, token limit, min tokens."""
         if self.mode != "relay":
             return "none", self.max_tokens - done, 0
@@ -342,7 +346,7 @@ class RelayController:
         return "sentence", min(left, self.profile.small_max_tokens), 0
 
     def _request(
-        self, role: Role, prompt: str | list[int], index: int, limit: int, min_tokens: int, detect: str
+        self, role: Role, prompt: str | list[int], index: int, limit: int, min_tokens: int, detect: Detect
     ) -> CompletionRequest | None:
         """The request for one segment; None when the server's context leaves no room to generate."""
         prompt_len = self._prompt_len_estimate(role, prompt)
@@ -437,9 +441,10 @@ class RelayController:
         cue: str | None,
         limit: int,
         min_tokens: int,
-        detect: str,
+        detect: Detect,
         outcome: _SegmentOutcome,
     ) -> AsyncIterator[RelayEvent]:
+        """One request to one model, streamed until the server ends it or the scanner finds a cut."""
         index = self._index
         self._index += 1
         prompt = self._prompt(role)
@@ -449,44 +454,41 @@ class RelayController:
             self._drop_early()
             outcome.reason, outcome.kept = "length", 0
             return
-        spec = self.profile.spec(role)
         cancelled_before = self._prefill.cancelled
         early = self._adopt_early(role, request)
         if early is None:
             self._prefill.settle(role, prompt)
-        early_starts = self.options.early_start and self.mode == "relay" and stage == "reasoning"
-        idle: Role = "small" if role == "large" else "large"
-        feed_every = self._feed_every if stage == "reasoning" else 0
-        fed_upto = 0
-        feeds, self._unreported_feeds = self._unreported_feeds, 0
+        warm = _Warmup(
+            idle="small" if role == "large" else "large",
+            feed_every=self._feed_every if stage == "reasoning" else 0,
+            early_starts=self.options.early_start and self.mode == "relay" and stage == "reasoning",
+            feeds=self._unreported_feeds,
+        )
+        self._unreported_feeds = 0
         yield SegmentStarted(
-            t=self._clock(),
-            index=index,
-            model=role,
-            stage=stage,
-            trigger=trigger,
-            cue=cue,
-            prompt_tokens=prompt_len,
+            t=self._clock(), index=index, model=role, stage=stage, trigger=trigger, cue=cue, prompt_tokens=prompt_len
         )
         sent = early.sent_t if early is not None else self._clock()
-        context = self._seq.tail
-        base = len(context)
-        text = context
-        tokens: list[Token] = []
-        ends: list[int] = []
+        single = detect == "none"
+        scanner = CutScanner(
+            context=self._seq.tail,
+            detect=detect,
+            stage=stage,
+            matcher=self.matcher,
+            marker=self.marker,
+            end_texts=self.profile.spec(role).prompt.end_texts,
+            min_tokens=min_tokens,
+            answer_in_stream=single and self.answer_model == role,
+            budget_left=self.max_tokens - self.answer_reserve - self._seq.tokens if single else None,
+            text_offset=len(self._seq.text) - len(self._seq.tail),
+        )
+        tokens = scanner.tokens
         emitted = 0
-        cut: _Cut | None = None
-        in_stream_answer_from: int | None = None  # single-model mode: first answer token
-        end_texts = spec.prompt.end_texts
-        scan = base
-        ignore_before = base
         first_t: float | None = None
         first_arrival: float | None = None
-        early_upto = 0
         last_t: float | None = None
         first_chunk_tokens = 0
         end = StreamEnd()
-        reasoning_budget = self.max_tokens - self.answer_reserve
         try:
             source = early.items() if early is not None else timed(self.backends[role].stream(request), self._clock)
             async with aclosing(source) as stream:
@@ -501,107 +503,38 @@ class RelayController:
                         first_t, first_arrival, first_chunk_tokens = now, arrived, len(item.tokens)
                     last_t = now
                     for token in item.tokens:
-                        before = len(text)
-                        tokens.append(token)
-                        text += token.text
-                        ends.append(len(text))
-                        if cut is not None:
-                            continue
-                        i = len(tokens) - 1
-                        if end_texts:
-                            done = _find_any(text, end_texts, max(base, before - max(map(len, end_texts)) + 1))
-                            if done is not None:
-                                # Keep whole tokens that end before the end text; drop the rest.
-                                cut = _Cut(bisect.bisect_left(ends, done + 1) - 1, "eos")
-                                continue
-                        if stage == "reasoning" and in_stream_answer_from is None:
-                            found = text.find(self.marker, max(base, before - len(self.marker) + 1))
-                            if found >= 0:
-                                if detect == "none" and self.answer_model == role:
-                                    in_stream_answer_from = i + 1
-                                else:
-                                    cut = _Cut(i, "reasoning_end")
-                                continue
-                            if detect == "none" and self._seq.tokens + i + 1 >= reasoning_budget:
-                                cut = _Cut(i, "reasoning_budget")
-                                continue
-                        if detect == "cue":
-                            start = max(scan, ignore_before)
-                            while (m := self.matcher.first_confirmed(text, start)) is not None:
-                                j = bisect.bisect_right(ends, m.end - 1)
-                                if j + 1 >= min_tokens:
-                                    cut = _Cut(j, "cue", m.cue, len(self._seq.text) + m.start - base)
-                                    break
-                                ignore_before = start = m.end  # inside min_tokens: not a switch
-                            scan = max(base, len(text) - self.matcher.max_len - 1)
-                        elif detect == "sentence":
-                            position = sentence_end(text, max(base, before - 2))
-                            if position is not None:
-                                cut = _Cut(bisect.bisect_right(ends, position - 1), "sentence_end")
+                        scanner.add(token)
+                    cut = scanner.cut
                     if cut is not None:
                         cut.index = max(cut.index, emitted - 1)  # never take back what was shown
                     upto = len(tokens) if cut is None else cut.index + 1
-                    if in_stream_answer_from is not None and emitted < in_stream_answer_from <= upto:
-                        yield self._delta(role, index, "reasoning", tokens[emitted:in_stream_answer_from])
-                        emitted = in_stream_answer_from
-                        self._record(tokens[:in_stream_answer_from], text[base : ends[in_stream_answer_from - 1]])
+                    answer_from = scanner.answer_from
+                    if answer_from is not None and emitted < answer_from <= upto:
+                        yield self._delta(role, index, "reasoning", tokens[emitted:answer_from])
+                        emitted = answer_from
+                        self._record(tokens[:answer_from], scanner.text_of(0, answer_from))
                         yield StageChanged(t=self._clock(), stage="answer")
-                        stage_base = ends[in_stream_answer_from - 1]
                     if upto > emitted:
-                        delta_stage: Stage = "answer" if in_stream_answer_from is not None else stage
-                        yield self._delta(role, index, delta_stage, tokens[emitted:upto])
+                        yield self._delta(role, index, "answer" if answer_from is not None else stage, tokens[emitted:upto])
                         emitted = upto
                     if cut is not None:
                         break
-                    # A cut waiting for its boundary character: the receiver's next request is known.
-                    pending = emitted > 0 and (
-                        (detect == "cue" and emitted >= min_tokens and self.matcher.pending_at_end(text, base))
-                        or (detect == "sentence" and sentence_end_pending(text))
-                    )
-                    if early_starts:
-                        if self._early is not None and (not pending or early_upto != emitted):
-                            self._drop_early()
-                        if pending and self._early is None:
-                            ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
-                            self._start_early(idle, ahead, self._seq.tokens + emitted)
-                            early_upto = emitted
-                    if feed_every and emitted > fed_upto and not (early_starts and self._early is not None):
-                        urgent = pending
-                        if urgent or emitted - fed_upto >= feed_every:
-                            ahead = self._feed_prompt(idle, tokens[:emitted], text[base : ends[emitted - 1]])
-                            if self._feed(idle, ahead, urgent=urgent):
-                                fed_upto = emitted
-                                feeds += 1
+                    self._anticipate(warm, scanner, emitted)
         except BackendError:
             outcome.reason = "error"
             raise
         kept = emitted
-        answer_start = in_stream_answer_from or 0
-        if in_stream_answer_from is not None:
-            self._record(tokens[answer_start:kept], text[stage_base : ends[kept - 1]] if kept > answer_start else "")
-        else:
-            self._record(tokens[:kept], text[base : ends[kept - 1]] if kept else "")
-        if cut is not None:
-            reason: SegmentEndReason = cut.reason
-        elif end.finish_reason == "stop" and end.stop_reason is not None and stage == "reasoning":
-            # The server stopped on a cue the client does not count (inside the first min_tokens).
-            reason = "server_stop"
-        elif end.finish_reason == "length":
-            if in_stream_answer_from is not None or stage == "answer":
-                reason = "length"
-            elif self._seq.tokens >= reasoning_budget:
-                reason = "reasoning_budget"
-            else:
-                reason = "small_limit"
-        else:
-            reason = "eos"
+        answer_from = scanner.answer_from
+        self._record(tokens[answer_from or 0 : kept], scanner.text_of(answer_from or 0, kept))
+        cut = scanner.cut
+        reason = cut.reason if cut is not None else self._end_reason(end, stage, in_answer=answer_from is not None)
         if cut is not None and cut.cue is not None:
             yield CueHit(t=self._clock(), cue=cut.cue, segment=index, offset=cut.cue_offset or 0)
         gap = first_t - self._last_token_t if first_t is not None and self._last_token_t is not None else None
         if last_t is not None:
             self._last_token_t = last_t
         outcome.reason, outcome.kept, outcome.cue = reason, kept, cut.cue if cut else None
-        outcome.stage_changed_in_stream = in_stream_answer_from is not None
+        outcome.stage_changed_in_stream = answer_from is not None
         yield SegmentEnded(
             t=self._clock(),
             index=index,
@@ -615,11 +548,41 @@ class RelayController:
             last_token_t=last_t,
             decode_tokens=max(len(tokens) - first_chunk_tokens, 0),
             gap_s=gap,
-            prefill_feeds=feeds,
+            prefill_feeds=warm.feeds,
             prefill_cancelled=self._prefill.cancelled - cancelled_before,
             early_start=early is not None,
             early_cancelled=self._take_early_cancelled(),
         )
+
+    def _end_reason(self, end: StreamEnd, stage: Stage, in_answer: bool) -> SegmentEndReason:
+        """Why a stream the client did not cut ended."""
+        if end.finish_reason == "stop" and end.stop_reason is not None and stage == "reasoning":
+            return "server_stop"  # a stop string the client does not count (inside the first min_tokens)
+        if end.finish_reason == "length":
+            if in_answer or stage == "answer":
+                return "length"
+            if self._seq.tokens >= self.max_tokens - self.answer_reserve:
+                return "reasoning_budget"
+            return "small_limit"
+        return "eos"
+
+    def _anticipate(self, warm: _Warmup, scanner: CutScanner, emitted: int) -> None:
+        """Warm the idle model while this one writes: an early start at a pending cut, else feeds."""
+        pending = scanner.pending(emitted)
+        if warm.early_starts:
+            if self._early is not None and (not pending or warm.early_upto != emitted):
+                self._drop_early()
+            if pending and self._early is None:
+                ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
+                self._start_early(warm.idle, ahead, self._seq.tokens + emitted)
+                warm.early_upto = emitted
+            if self._early is not None:
+                return  # the early request is reading the same tokens: a feed would only compete
+        if warm.feed_every and emitted > warm.fed_upto and (pending or emitted - warm.fed_upto >= warm.feed_every):
+            ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
+            if self._feed(warm.idle, ahead, urgent=pending):
+                warm.fed_upto = emitted
+                warm.feeds += 1
 
     def _take_early_cancelled(self) -> int:
         count, self._early_cancelled = self._early_cancelled, 0
@@ -651,7 +614,3 @@ class RelayController:
             ],
         )
 
-
-def _find_any(text: str, needles: list[str], start: int) -> int | None:
-    found = [p for p in (text.find(n, start) for n in needles) if p >= 0]
-    return min(found) if found else None

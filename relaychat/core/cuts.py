@@ -1,0 +1,109 @@
+"""Where one segment must end, decided token by token on the stream (RELAYGEN.md section 2).
+
+The scanner sees every token one model streams in one segment and records the first cut: an end
+text (the model's end of turn), the reasoning-end marker, the reasoning budget in single-model mode,
+a cue at a word boundary (large model) or a sentence end (small model). A cut always falls on a whole
+token: the last kept token is `cut.index`; tokens after it (the look-ahead that confirmed a boundary)
+are dropped by the caller. It also says when a cut is *pending*: the text ends where one more
+character will confirm a cue or a sentence end, which is when the relay warms the next model.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Literal
+
+from relaychat.backends.base import Token
+from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_pending
+from relaychat.core.events import SegmentEndReason, Stage
+
+Detect = Literal["cue", "sentence", "none"]
+
+
+@dataclass
+class Cut:
+    index: int  # last kept token
+    reason: SegmentEndReason
+    cue: str | None = None
+    cue_offset: int | None = None  # character offset of the cue in the whole reasoning text
+
+
+@dataclass
+class CutScanner:
+    context: str  # the shared text just before this segment (for look-behind at word boundaries)
+    detect: Detect
+    stage: Stage
+    matcher: CueMatcher
+    marker: str
+    end_texts: list[str] = field(default_factory=list)
+    min_tokens: int = 0
+    answer_in_stream: bool = False  # single-model mode: the marker starts the answer in this same stream
+    budget_left: int | None = None  # single-model mode: reasoning tokens left before the budget cut
+    text_offset: int = 0  # length of the reasoning text before `context` ends, minus len(context)
+
+    tokens: list[Token] = field(default_factory=list, init=False)
+    cut: Cut | None = field(default=None, init=False)
+    answer_from: int | None = field(default=None, init=False)  # first answer token (answer_in_stream)
+
+    def __post_init__(self) -> None:
+        self.text = self.context
+        self.base = len(self.context)
+        self._ends: list[int] = []
+        self._scan = self._ignore_before = self.base
+        self._longest_end = max(map(len, self.end_texts), default=0)
+
+    def add(self, token: Token) -> None:
+        before = len(self.text)
+        self.tokens.append(token)
+        self.text += token.text
+        self._ends.append(len(self.text))
+        if self.cut is None:
+            self.cut = self._find(before, len(self.tokens) - 1)
+
+    def _find(self, before: int, i: int) -> Cut | None:
+        text, base = self.text, self.base
+        if self.end_texts:
+            done = _find_any(text, self.end_texts, max(base, before - self._longest_end + 1))
+            if done is not None:  # keep whole tokens that end before the end text
+                return Cut(bisect.bisect_left(self._ends, done + 1) - 1, "eos")
+        if self.stage == "reasoning" and self.answer_from is None:
+            if text.find(self.marker, max(base, before - len(self.marker) + 1)) >= 0:
+                if self.answer_in_stream:
+                    self.answer_from = i + 1
+                    return None
+                return Cut(i, "reasoning_end")
+            if self.budget_left is not None and i + 1 >= self.budget_left:
+                return Cut(i, "reasoning_budget")
+        if self.detect == "cue":
+            start = max(self._scan, self._ignore_before)
+            self._scan = max(base, len(text) - self.matcher.max_len - 1)
+            while (m := self.matcher.first_confirmed(text, start)) is not None:
+                j = bisect.bisect_right(self._ends, m.end - 1)
+                if j + 1 >= self.min_tokens:
+                    return Cut(j, "cue", m.cue, self.text_offset + m.start)
+                self._ignore_before = start = m.end  # inside min_tokens: not a switch
+        elif self.detect == "sentence":
+            position = sentence_end(text, max(base, before - 2))
+            if position is not None:
+                return Cut(bisect.bisect_right(self._ends, position - 1), "sentence_end")
+        return None
+
+    def pending(self, emitted: int) -> bool:
+        """The shown text ends where the next character may confirm a cut ("... So", "... is 4.")."""
+        if emitted == 0 or self.cut is not None or emitted != len(self.tokens):
+            return False
+        if self.detect == "cue":
+            return emitted >= self.min_tokens and self.matcher.pending_at_end(self.text, self.base)
+        return self.detect == "sentence" and sentence_end_pending(self.text)
+
+    def text_of(self, start: int, stop: int) -> str:
+        """The text of tokens[start:stop], sliced from the stream (a token's text is exact)."""
+        if stop <= start:
+            return ""
+        return self.text[self._ends[start - 1] if start else self.base : self._ends[stop - 1]]
+
+
+def _find_any(text: str, needles: list[str], start: int) -> int | None:
+    found = [p for p in (text.find(n, start) for n in needles) if p >= 0]
+    return min(found) if found else None
