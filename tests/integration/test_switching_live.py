@@ -1,4 +1,4 @@
-"""Issue 6 on real servers: warm handoffs change nothing but speed; default stop-string caps still work.
+"""Issue 6 on real servers: warm handoffs and early starts change nothing but speed; default stop caps work.
 
 One extra SmolLM2 server serves both roles (one tokenizer: token-id handover), in float32 so that the
 order in which the prefix cache was filled cannot flip a sampled token, and with vLLM's default cap of
@@ -7,7 +7,7 @@ order in which the prefix cache was filled cannot flip a sampled token, and with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -58,6 +58,18 @@ async def test_output_is_identical_with_prefill_ahead_on_and_off(capped_fp32_pro
     on = await relay(capped_fp32_profile, question, prefill_ahead=True, feed_every=8)
     off = await relay(capped_fp32_profile, question, prefill_ahead=False)
     assert on.prefill_feeds > 0 and off.prefill_feeds == 0
+    assert (on.reasoning, on.answer) == (off.reasoning, off.answer)
+    assert on.switches == off.switches
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+async def test_output_is_identical_with_early_starts_on_and_off(capped_fp32_profile: PairProfile, question: str) -> None:
+    # Words SmolLM2 uses, so that cuts (and early starts) happen; one server serves both roles, so an
+    # early start runs batched beside the stream whose cut it anticipates.
+    cues = (*capped_fp32_profile.cues, "so ", "She", "The", "Then")
+    on = await relay(capped_fp32_profile, question, cues=cues, prefill_ahead=False, early_start=True)
+    off = await relay(capped_fp32_profile, question, cues=cues, prefill_ahead=False, early_start=False)
+    assert on.early_starts > 0 and off.early_starts == 0
     assert (on.reasoning, on.answer) == (off.reasoning, off.answer)
     assert on.switches == off.switches
 
