@@ -17,7 +17,14 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from relaychat.backends.base import Backend, CompletionRequest, ModelInfo, PromptScores, StreamChunk, StreamEnd
+from relaychat.backends.base import (
+    Backend,
+    CompletionRequest,
+    ModelInfo,
+    PromptScores,
+    StreamChunk,
+    StreamEnd,
+)
 from relaychat.backends.vllm import VLLMBackend
 from relaychat.core.events import Role
 from relaychat.core.profile import ModelSpec, PairProfile

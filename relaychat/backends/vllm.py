@@ -109,7 +109,7 @@ class VLLMBackend:
             response = await self._client.get("/v1/models")
             await self._raise_for_status(response)
             models = response.json()["data"]
-        except Exception as exc:  # noqa: BLE001 - translated into a typed error
+        except Exception as exc:
             raise self._translate(exc) from exc
         if not models:
             raise ProtocolError(f"{self.url} serves no model", url=self.url)
@@ -135,7 +135,7 @@ class VLLMBackend:
         try:
             response = await self._client.get("/metrics")
             await self._raise_for_status(response)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._translate(exc) from exc
         totals: dict[str, float] = {}
         for line in response.text.splitlines():
@@ -205,7 +205,7 @@ class VLLMBackend:
                             yield chunk
         except BackendError:
             raise
-        except Exception as exc:  # noqa: BLE001 - translated into a typed error
+        except Exception as exc:
             raise self._translate(exc) from exc
         yield end
 
@@ -227,7 +227,7 @@ class VLLMBackend:
         try:
             response = await self._client.post("/v1/completions", json=body)
             await self._raise_for_status(response)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._translate(exc) from exc
 
     async def accepts_stops(self, stops: list[str]) -> bool:
@@ -242,7 +242,7 @@ class VLLMBackend:
             if "stop" not in str(exc).lower():
                 raise
             accepted = False
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._translate(exc) from exc
         self._stop_support[len(stops)] = accepted
         return accepted
@@ -254,7 +254,7 @@ class VLLMBackend:
             response = await self._client.post("/tokenize", json=body)
             await self._raise_for_status(response)
             return [int(t) for t in response.json()["tokens"]]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._translate(exc) from exc
 
     async def score(self, prompt: str | list[int], top_k: int = 20) -> PromptScores:
@@ -266,7 +266,7 @@ class VLLMBackend:
             choice = response.json()["choices"][0]
             entries = choice["prompt_logprobs"]
             ids = choice.get("prompt_token_ids") or []
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise self._translate(exc) from exc
         tops: list[dict[str, float] | None] = []
         texts: list[str] = []

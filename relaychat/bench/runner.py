@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
+from relaychat.bench.metrics import RunObservation, ScenarioMetrics, ServerDelta, aggregate
+from relaychat.bench.scenarios import Scenario
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role
 from relaychat.core.profile import PairProfile
-from relaychat.bench.metrics import RunObservation, ScenarioMetrics, ServerDelta, aggregate
-from relaychat.bench.scenarios import Scenario
 
 RunDone = Callable[[Scenario, RunObservation], None]
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -89,7 +89,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.max_tokens is not None and args.max_tokens < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     plan = BenchPlan(load_prompts(args, settings), args.repeats, args.max_tokens, args.seed)
-    out = args.json or data_dir() / "bench" / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{profile.name}.json"
+    out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         results, floors = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, err))
@@ -154,7 +154,7 @@ def _document(
             "max_tokens": plan.max_tokens or profile.max_tokens,
             "base_seed": plan.base_seed,
             "cpu_count": os.cpu_count(),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "cached_ttft_ms": floors,
         },
         "scenarios": [m.model_dump() | {"switch_efficiency": switch_efficiency(m, results)} for m in results],

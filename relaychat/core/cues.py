@@ -119,7 +119,7 @@ class CueMatcher:
 
 # Words whose trailing period does not end a sentence.
 ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs cf approx resp eq eqs fig figs dr mr mrs ms prof al".split()
+    ["e.g", "i.e", "etc", "vs", "cf", "approx", "resp", "eq", "eqs", "fig", "figs", "dr", "mr", "mrs", "ms", "prof", "al"]
 )
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\n")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")

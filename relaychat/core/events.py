@@ -7,7 +7,7 @@ the run started, which is what replay needs and what keeps traces comparable acr
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -187,17 +187,7 @@ class RunFailed(_Event):
 
 
 RelayEvent = Annotated[
-    Union[
-        RunStarted,
-        StageChanged,
-        SegmentStarted,
-        TokenDelta,
-        CueHit,
-        Switch,
-        SegmentEnded,
-        RunFinished,
-        RunFailed,
-    ],
+    RunStarted | StageChanged | SegmentStarted | TokenDelta | CueHit | Switch | SegmentEnded | RunFinished | RunFailed,
     Field(discriminator="type"),
 ]
 

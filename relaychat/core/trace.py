@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 from pydantic import ValidationError
 
@@ -24,7 +23,7 @@ class TraceError(ValueError):
 
 
 def new_trace_path(run_id: str, folder: Path | None = None) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return (folder or traces_dir()) / f"{stamp}-{run_id}.jsonl"
 
 
@@ -43,7 +42,7 @@ class TraceWriter:
     def __enter__(self) -> TraceWriter:
         return self
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

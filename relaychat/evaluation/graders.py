@@ -56,10 +56,10 @@ class ProcessGrader:
         future = loop.run_in_executor(self._executor(), grade, problem, answer, reasoning)
         try:
             return await asyncio.wait_for(future, self.deadline_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._restart()
             raise GradingFailed(f"grading took longer than {self.deadline_s:.0f} s") from None
-        except Exception as exc:  # noqa: BLE001 - a broken worker is a failed sample, retried later
+        except Exception as exc:
             self._restart()
             raise GradingFailed(f"grader failed: {exc}") from exc
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ class SampleRecord(BaseModel):
     extracted: str | None = None
     grade_source: str = "none"
     trace: str | None = Field(None, description="event trace, relative to the run folder")
-    finished_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     summary: RunSummary | None = None
 
     @property

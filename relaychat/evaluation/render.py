@@ -68,11 +68,13 @@ def markdown(report: EvalReport) -> str:
         lines.append("| " + " | ".join(get(mode) for _, get in COLUMNS) + " |")
     lines += [
         "",
-        "pass@1: mean over problems of the share of correct samples; failed samples are not scored. "
-        f"CI: {', '.join(sorted({m.ci_method for m in report.modes}))}. "
-        "Speedup: large-only time over this mode's time, summed over the (problem, sample) pairs both finished "
-        "(same seed). Latency is end to end per sample, measured under the run's concurrency. "
-        "TPOT: (latency - TTFT) / (tokens - 1), switch gaps included.",
+        (
+            "pass@1: mean over problems of the share of correct samples; failed samples are not scored. "
+            f"CI: {', '.join(sorted({m.ci_method for m in report.modes}))}. "
+            "Speedup: large-only time over this mode's time, summed over the (problem, sample) pairs both "
+            "finished (same seed). Latency is end to end per sample, measured under the run's concurrency. "
+            "TPOT: (latency - TTFT) / (tokens - 1), switch gaps included."
+        ),
         "",
         f"Generated {report.created}.",
         "",

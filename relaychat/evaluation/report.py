@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from statistics import fmean, median
 from typing import Any
 
@@ -75,7 +75,7 @@ def build_report(
         planned[key[1]].append(key)
     wall = {k: r.summary.wall_s for k, r in records.items() if r.status == "ok" and r.summary is not None}
     modes = [_mode_report(mode, [records[k] for k in ks if k in records], len(ks), wall) for mode, ks in planned.items()]
-    return EvalReport(meta=meta or {}, modes=modes, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return EvalReport(meta=meta or {}, modes=modes, created=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def _mode_report(mode: str, records: list[SampleRecord], planned: int, wall: dict[SampleKey, float]) -> ModeReport:

@@ -18,7 +18,7 @@ from pathlib import Path
 from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
 from relaychat.core.controller import RelayController, RelayOptions
-from relaychat.core.events import Mode, RunFailed, RunFinished, Role
+from relaychat.core.events import Mode, Role, RunFailed, RunFinished
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 from relaychat.evaluation.datasets import Problem
@@ -71,7 +71,7 @@ class EvalRunner:
     def pending(self) -> list[SampleKey]:
         """Samples without an `ok` record: never run, or failed before."""
         done = {k for k, r in self.store.load().items() if r.status == "ok"}
-        return [k for k in self.plan.keys() if k not in done]
+        return [k for k in self.plan.keys() if k not in done]  # noqa: SIM118 - EvalPlan.keys(), not a dict
 
     async def run(self) -> None:
         queue: asyncio.Queue[SampleKey] = asyncio.Queue()

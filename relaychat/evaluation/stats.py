@@ -34,7 +34,7 @@ def cluster_bootstrap(groups: Sequence[Sequence[float]], draws: int = 2000, seed
         return (means[0], means[0])
     rng = random.Random(seed)
     stats = sorted(fmean(rng.choices(means, k=len(means))) for _ in range(draws))
-    return (stats[int(0.025 * (draws - 1))], stats[int(math.ceil(0.975 * (draws - 1)))])
+    return (stats[int(0.025 * (draws - 1))], stats[math.ceil(0.975 * (draws - 1))])
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

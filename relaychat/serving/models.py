@@ -72,7 +72,7 @@ def ensure_converted(model: BundledModel, log: Callable[[str], None] = print) ->
     tmp.mkdir(parents=True)
     try:
         _convert(model, tmp)
-    except Exception as exc:  # noqa: BLE001 - any failure of the third-party stack is a conversion error
+    except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ConversionError(f"converting {model.name} failed: {exc}") from exc
     shutil.rmtree(model.folder, ignore_errors=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -111,7 +111,7 @@ class RelayChatApp(App[None]):
         if not turns:
             self.notify("nothing to export yet", severity="warning")
             return None
-        stem = data_dir() / "exports" / f"relaychat-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+        stem = data_dir() / "exports" / f"relaychat-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
         colours = dict(self.theme_variables)
         paths = (export_html(turns, stem.with_suffix(".html"), colours), export_jsonl(turns, stem.with_suffix(".jsonl")))
         self.last_export = paths

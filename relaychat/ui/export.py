@@ -9,12 +9,19 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from relaychat.core.events import CueHit, RelayEvent, Role, RunFailed, RunFinished, RunStarted, StageChanged, TokenDelta
+from relaychat.core.events import (
+    CueHit,
+    RelayEvent,
+    Role,
+    RunStarted,
+    StageChanged,
+    TokenDelta,
+)
 from relaychat.core.summary import summarize
 from relaychat.ui.session import Turn
 from relaychat.ui.styled_text import StyledText
@@ -86,8 +93,10 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
     """`colours`: the theme's variables (background, foreground, primary, relay-large, relay-small...)."""
     markdown = MarkdownIt("commonmark")
     body: list[str] = [
-        "<p class='legend'>reasoning: <span class='large'>large model</span> · <span class='small'>small model</span>"
-        " · <span class='cue large'>switch cue</span></p>"
+        (
+            "<p class='legend'>reasoning: <span class='large'>large model</span> · <span class='small'>small model</span>"
+            " · <span class='cue large'>switch cue</span></p>"
+        )
     ]
     for turn in turns:
         folded = fold(turn.events)
@@ -109,7 +118,7 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
         )
         if turn.status != "done":
             body.append(f"<p class='note'>({turn.status})</p>")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     css = _CSS.format_map(_Defaulting(colours))
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>RelayChat transcript {stamp}</title>"

@@ -37,7 +37,7 @@ class ServerKeeper:
         for role, backend in self.backends.items():
             try:
                 names[role] = (await backend.info()).name
-            except Exception:  # noqa: BLE001 - a name is cosmetic; the status shows health anyway
+            except Exception:  # noqa: BLE001, S112 - a name is cosmetic; the status shows health anyway
                 continue
         return names
 

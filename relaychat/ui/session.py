@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +48,7 @@ def sessions_dir() -> Path:
 
 class Session:
     def __init__(self, folder: Path | None = None) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         self.folder = folder or sessions_dir() / f"{stamp}-{uuid.uuid4().hex[:6]}"
         self.turns: list[Turn] = []
 
@@ -58,7 +58,7 @@ class Session:
 
     def _write(self, record: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **record}
+        record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **record}
         with self.log_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 

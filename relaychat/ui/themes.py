@@ -26,9 +26,7 @@ RELAY_VARIABLE_DEFAULTS = {
     "relay-muted": "#7D8590",
 }
 
-_THEME_KEYS = (
-    "primary secondary warning error success accent foreground background surface panel boost dark"
-).split()
+_THEME_KEYS = ["primary", "secondary", "warning", "error", "success", "accent", "foreground", "background", "surface", "panel", "boost", "dark"]
 
 
 class ThemeFileError(ValueError):

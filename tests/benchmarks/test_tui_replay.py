@@ -31,7 +31,7 @@ from relaychat.core.summary import SummaryBuilder
 from relaychat.core.trace import TraceWriter
 from tests.ui.conftest import Scripted, make_app, wait_until
 
-WORDS = "the sum of both sides is equal so we divide by two and check each case again with care".split()
+WORDS = ["the", "sum", "of", "both", "sides", "is", "equal", "so", "we", "divide", "by", "two", "and", "check", "each", "case", "again", "with", "care"]
 CUES = ["So,", "Now,", "Therefore,", "Thus,", "Wait,"]
 TOKENS = 32_000
 

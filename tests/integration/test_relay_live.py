@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -42,14 +43,14 @@ PROMPTS = [
 def completions_served(url: str) -> float:
     """Completions requests finished so far, or -1 while any request is running (someone else's)."""
     text = httpx.get(url + "/metrics").text
-    running = sum(float(v) for v in re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)", text, re.M))
-    found = re.findall(r'^http_requests_total\{handler="/v1/completions"[^}]*\} (\S+)', text, re.M)
+    running = sum(float(v) for v in re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)", text, re.MULTILINE))
+    found = re.findall(r'^http_requests_total\{handler="/v1/completions"[^}]*\} (\S+)', text, re.MULTILINE)
     return -1.0 if running else sum(float(v) for v in found)
 
 
 def generated_total(url: str) -> float:
     text = httpx.get(url + "/metrics").text
-    return sum(float(v) for v in re.findall(r"^vllm:generation_tokens_total\{[^}]*\} (\S+)", text, re.M))
+    return sum(float(v) for v in re.findall(r"^vllm:generation_tokens_total\{[^}]*\} (\S+)", text, re.MULTILINE))
 
 
 @dataclass
@@ -119,7 +120,7 @@ def test_switches_happen_at_cues_on_word_boundaries(live_runs: list[LiveRun]) ->
         switches = [e for e in run.events if isinstance(e, Switch)]
         to_small = [s for s in switches if s.to_model == "small"]
         assert [s.cue for s in to_small] == [e.cue for e in run.events if isinstance(e, CueHit)]
-        assert all(a.to_model == b.from_model for a, b in zip(switches, switches[1:]))
+        assert all(a.to_model == b.from_model for a, b in itertools.pairwise(switches))
     assert hits > 0, "no cue fired in any run: the demo would show no switching"
 
 
@@ -209,7 +210,7 @@ async def test_token_id_handover_on_a_shared_tokenizer(demo_profile: PairProfile
     )
     prompts = [x.request.prompt for x in exchanges]
     assert all(isinstance(p, list) for p in prompts)
-    for shorter, longer in zip(prompts, prompts[1:]):
+    for shorter, longer in itertools.pairwise(prompts):
         assert longer[: len(shorter)] == shorter  # type: ignore[index]
     # The prefix ids we computed once are what the server tokenizes the rendered prompt to.
     first = exchanges[0]
@@ -244,7 +245,7 @@ async def test_server_dying_mid_stream_fails_clearly_and_keeps_the_partial_outpu
 def test_cli_run_prints_a_clear_error_and_saves_the_partial_trace(demo_profile: PairProfile, tmp_path: Path) -> None:
     trace = tmp_path / "run.jsonl"
     dead = "http://127.0.0.1:9"  # nothing listens on the discard port
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
         [sys.executable, "-m", "relaychat.cli.main", "run", "--no-autostart", "--large-url", dead,
          "--small-url", demo_profile.small.url, "--trace", str(trace), "What is 1 + 1?"],
         capture_output=True, text=True, timeout=120,
@@ -271,7 +272,7 @@ def test_cli_run_json_streams_events_and_saves_a_replayable_trace(demo_profile: 
     import json
 
     trace = tmp_path / "ok.jsonl"
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
         [sys.executable, "-m", "relaychat.cli.main", "run", "--json", "--max-tokens", "80", "--trace", str(trace),
          PROMPTS[3]],
         capture_output=True, text=True, timeout=300,

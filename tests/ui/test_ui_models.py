@@ -13,7 +13,13 @@ from relaychat.ui.pacing import Pacer
 from relaychat.ui.screens.replay import bundled_trace
 from relaychat.ui.session import Session
 from relaychat.ui.styled_text import StyledText
-from relaychat.ui.themes import load_themes, remember_theme, remembered_theme, theme_from_file, bundled_themes_dir
+from relaychat.ui.themes import (
+    bundled_themes_dir,
+    load_themes,
+    remember_theme,
+    remembered_theme,
+    theme_from_file,
+)
 from tests.ui.conftest import SIZE, Scripted, make_app
 
 

@@ -133,7 +133,7 @@ async def test_budget_ends_reasoning_and_the_reserve_pays_for_the_answer() -> No
     large.add(Reply([" blah"] * 500))
     small.add(Reply([" ok"] * 500))
     events = await run(profile(max_tokens=100, answer_reserve=30), large, small)
-    stage = [e for e in of(events, StageChanged) if e.stage == "answer"][0]
+    stage = next(e for e in of(events, StageChanged) if e.stage == "answer")
     assert stage.appended_marker and "</think>" in stage.inserted_text
     summary = events[-1].summary  # type: ignore[union-attr]
     assert summary.large.reasoning_tokens == 70 and summary.small.answer_tokens == 30

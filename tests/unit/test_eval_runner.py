@@ -35,8 +35,8 @@ def backends(small_reply: Reply | None = None) -> dict[str, ScriptedBackend]:
 
 
 def plan(**update: object) -> EvalPlan:
-    values: dict[str, object] = dict(problems=PROBLEMS, modes=["large", "small", "relay"], samples=2,
-                                     concurrency=3, retries=1, backoff_s=0.0)
+    values: dict[str, object] = {"problems": PROBLEMS, "modes": ["large", "small", "relay"], "samples": 2,
+                                     "concurrency": 3, "retries": 1, "backoff_s": 0.0}
     values.update(update)
     return EvalPlan(**values)  # type: ignore[arg-type]
 

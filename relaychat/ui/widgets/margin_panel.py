@@ -21,7 +21,7 @@ def spark_rows(values: list[tuple[Role, float | None]], height: int) -> list[lis
             if level is None:
                 cell = ("·", "$relay-muted") if r == height - 1 else (" ", "")
             else:
-                fill = int(round(max(0.0, min(8.0, level - (height - 1 - r) * 8))))
+                fill = round(max(0.0, min(8.0, level - (height - 1 - r) * 8)))
                 cell = (BARS[fill], ROLE_STYLE[role])
             rows[r].append(cell)
     return rows
