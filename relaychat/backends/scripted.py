@@ -55,6 +55,9 @@ class ScriptedBackend:
     prefill_delay: float = 0.0
     max_stops: int | None = 4  # vLLM's default cap; None = unlimited (server-side cue path)
     default: Reply | None = None  # used when the script runs out
+    # Replies chosen by the prompt's last characters, like a seeded server answers the same prompt the
+    # same way: for requests sent ahead of time (early starts), which the script cannot order.
+    replies_after: dict[str, Reply] = field(default_factory=dict)
 
     def add(self, *replies: Reply | str | Iterable[str]) -> ScriptedBackend:
         for reply in replies:
@@ -64,6 +67,10 @@ class ScriptedBackend:
                 reply = Reply(list(reply))
             self.replies.append(reply)
         return self
+
+    def _decode(self, ids: list[int]) -> str:
+        texts = {i: t for t, i in self.vocab.items()}
+        return "".join(texts.get(i, "") for i in ids)
 
     def _id(self, text: str) -> int:
         return self.vocab.setdefault(text, len(self.vocab) + 10)
@@ -87,7 +94,11 @@ class ScriptedBackend:
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
         self.requests.append(request)
-        if self.replies:
+        prompt = request.prompt if isinstance(request.prompt, str) else self._decode(request.prompt)
+        keyed = next((r for end, r in self.replies_after.items() if prompt.endswith(end)), None)
+        if keyed is not None:
+            reply = keyed
+        elif self.replies:
             reply = self.replies.pop(0)
         elif self.default is not None:
             reply = self.default

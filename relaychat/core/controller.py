@@ -16,6 +16,7 @@ as token ids when both models share a tokenizer, else as text.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -52,6 +53,7 @@ from relaychat.core.profile import PairProfile
 from relaychat.core.prompt import Message, render_prefix
 from relaychat.core.summary import SummaryBuilder
 
+_SUFFIX_IDS: dict[tuple[str, str, str], list[int]] = {}  # (URL, model, text) -> token ids, shared by runs
 _CONTEXT_SLACK = 8  # tokens kept free below the server's context limit (estimates in text mode)
 
 
@@ -176,7 +178,8 @@ class RelayController:
         self._unreported_feeds = 0
         feeding = self.options.prefill_ahead and self.mode == "relay"
         self._feed_every = self.options.feed_every if feeding else 0
-        self._early: EarlyStart | None = None
+        self._early: list[EarlyStart] = []
+        self._suffix_ids: dict[str, list[int]] = {}
         self._early_dropped: list[EarlyStart] = []
         self._early_cancelled = 0
         self._early_wasted = 0
@@ -196,6 +199,8 @@ class RelayController:
                 self._max_len[role] = info.max_model_len
             if handoff == "token_ids":
                 await self._tokenize_prefixes(roles)
+                if self.mode == "relay" and self.options.early_start:
+                    await self._tokenize_suffixes()
             self._cue_path = await self._choose_cue_path()
             yield emit(
                 RunStarted(
@@ -376,6 +381,27 @@ class RelayController:
             stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
         )
 
+    def _with_suffix(self, prompt: str | list[int], suffix: str) -> str | list[int] | None:
+        """`prompt` plus the one token a pending cut would keep; None when that token is not known."""
+        if not suffix:
+            return prompt
+        if isinstance(prompt, str):
+            return prompt + suffix
+        ids = self._suffix_ids.get(suffix)
+        return prompt + ids if ids is not None else None
+
+    async def _tokenize_suffixes(self) -> None:
+        """Token ids of the texts pending cuts may keep ("," of "Now,", a second newline), once per server."""
+        backend = self.backends["large"]
+        server = (backend.url, (await backend.info()).name)
+        wanted = sorted({*self.matcher.suffixes, "\n"} - {""})
+        missing = [s for s in wanted if (*server, s) not in _SUFFIX_IDS]
+        found = await asyncio.gather(*(backend.tokenize(s, add_special_tokens=False) for s in missing))
+        for suffix, ids in zip(missing, found, strict=True):
+            _SUFFIX_IDS[(*server, suffix)] = ids
+        # A suffix the tokenizer splits could not be one streamed token: no early start for it.
+        self._suffix_ids = {s: ids for s in wanted if len(ids := _SUFFIX_IDS[(*server, s)]) == 1}
+
     def _start_early(self, role: Role, prompt: str | list[int], done: int) -> None:
         """Send `role` the request its turn will make if the pending cut is confirmed after `done` tokens."""
         if self.mode != "relay" or self.max_tokens - self.answer_reserve - done <= 0:
@@ -387,25 +413,25 @@ class RelayController:
             return  # the real turn will report it
         if request is None:
             return
-        self._prefill.settle(role, prompt)
-        self._early = EarlyStart(role, self.backends[role], request, self._clock)
+        if not self._early:
+            self._prefill.settle(role, prompt)
+        self._early.append(EarlyStart(role, self.backends[role], request, self._clock))
 
     def _drop_early(self) -> None:
-        """Cancel the early start in flight (its cut did not come); the server aborts the request."""
-        early, self._early = self._early, None
-        if early is not None:
+        """Cancel the early starts in flight (their cut did not come); the server aborts the requests."""
+        for early in self._early:
             early.cancel()
             self._early_dropped.append(early)
             self._early_cancelled += 1
+        self._early = []
 
     def _adopt_early(self, role: Role, request: CompletionRequest) -> EarlyStart | None:
-        """The early start made for exactly this request, if any; any other is cancelled."""
-        early = self._early
-        if early is not None and early.role == role and early.request == request:
-            self._early = None
-            return early
+        """The early start made for exactly this request, if any; the others are cancelled."""
+        match = next((e for e in self._early if e.role == role and e.request == request), None)
+        if match is not None:
+            self._early.remove(match)
         self._drop_early()
-        return None
+        return match
 
     async def _append_marker(self, reason: SegmentEndReason) -> AsyncIterator[RelayEvent]:
         """End the reasoning for the model: budget spent or end of text without the marker."""
@@ -567,17 +593,21 @@ class RelayController:
         return "eos"
 
     def _anticipate(self, warm: _Warmup, scanner: CutScanner, emitted: int) -> None:
-        """Warm the idle model while this one writes: an early start at a pending cut, else feeds."""
-        pending = scanner.pending(emitted)
+        """Warm the idle model while this one writes: early starts at a pending cut, else feeds."""
+        suffixes = scanner.pending(emitted)
+        pending = bool(suffixes)
         if warm.early_starts:
-            if self._early is not None and (not pending or warm.early_upto != emitted):
+            if self._early and (not pending or warm.early_upto != emitted):
                 self._drop_early()
-            if pending and self._early is None:
+            if pending and not self._early:
                 ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
-                self._start_early(warm.idle, ahead, self._seq.tokens + emitted)
+                for suffix in suffixes:  # "... Now" may become a cut after "Now" or after "Now,"
+                    prompt = self._with_suffix(ahead, suffix)
+                    if prompt is not None:
+                        self._start_early(warm.idle, prompt, self._seq.tokens + emitted + (1 if suffix else 0))
                 warm.early_upto = emitted
-            if self._early is not None:
-                return  # the early request is reading the same tokens: a feed would only compete
+            if self._early:
+                return  # the early requests are reading the same tokens: a feed would only compete
         if warm.feed_every and emitted > warm.fed_upto and (pending or emitted - warm.fed_upto >= warm.feed_every):
             ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
             if self._feed(warm.idle, ahead, urgent=pending):

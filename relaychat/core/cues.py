@@ -68,26 +68,43 @@ class CueMatcher:
         return self._pattern(final=False)
 
     @cached_property
-    def _pending(self) -> re.Pattern[str] | None:
-        """Cue words at the very end of the text whose right boundary has not been seen yet."""
-        waiting = [c for c in self.cues if c.rstrip() != c or is_word_char(c.rstrip()[-1])]
-        if not waiting:
-            return None
-        alternatives = []
-        for cue in sorted(waiting, key=len, reverse=True):
-            core = cue.rstrip()
-            lead = rf"(?<![{WORD_CHARS}])" if is_word_char(core[0]) else ""
-            alternatives.append(f"{lead}{re.escape(core)}")
-        return re.compile(f"(?:{'|'.join(alternatives)})$")
+    def suffixes(self) -> frozenset[str]:
+        """Every text a pending cue's cut may keep beyond the stream (see `pending_suffixes`)."""
+        return frozenset(suffix for _, suffix in self._pending)
 
-    def pending_at_end(self, text: str, start: int = 0) -> bool:
-        """True when `text` ends with a cue that only waits for its right boundary ("... So").
+    @cached_property
+    def _pending(self) -> list[tuple[re.Pattern[str], str]]:
+        """Per cue: the text its word leaves at the very end of a stream, and what the cut will keep next.
 
-        The relay uses this to warm the receiving server one decode step before the cue is confirmed.
+        "Now" and "So " are confirmed by any boundary after the word, and the cut keeps the word: "".
+        "Now," is confirmed only by its comma, which the cut keeps too: ",".
         """
-        if self._pending is None:
-            return False
-        return self._pending.search(text, max(start, len(text) - self.max_len - 1)) is not None
+        waiting: dict[tuple[str, str], None] = {}
+        for cue in self.cues:
+            core = cue.rstrip()
+            if core != cue or is_word_char(core[-1]):
+                waiting[(core, "")] = None
+            else:  # "Now,": the word, then punctuation the next token must bring
+                end = len(core)
+                while end and not is_word_char(core[end - 1]):
+                    end -= 1
+                if end:
+                    waiting[(core[:end], core[end:])] = None
+        return [
+            (re.compile((rf"(?<![{WORD_CHARS}])" if is_word_char(word[0]) else "") + re.escape(word) + "$"), suffix)
+            for word, suffix in waiting
+        ]
+
+    def pending_suffixes(self, text: str, start: int = 0) -> tuple[str, ...]:
+        """What a cut would keep beyond `text` if its next token confirms a cue, per possible cue.
+
+        `("",)` for "... So" (the next space confirms "So ": the cut keeps the text as it is), `("", ",")`
+        for "... Now" when both "Now" and "Now," are cues; empty when no cue waits at the end. The relay
+        starts the receiving model early on each of these prompts.
+        """
+        window = max(start, len(text) - self.max_len - 1)
+        found = {suffix: None for pattern, suffix in self._pending if pattern.search(text, window)}
+        return tuple(found)
 
     @cached_property
     def _final(self) -> re.Pattern[str] | None:
@@ -152,13 +169,18 @@ def sentence_end(text: str, start: int = 0) -> int | None:
     return None
 
 
-def sentence_end_pending(text: str) -> bool:
-    """True when `text` may just have ended a sentence and only the next character will tell.
+def sentence_end_suffixes(text: str) -> tuple[str, ...]:
+    """What a sentence-end cut would keep beyond `text` if the next token confirms one, else ().
 
-    ("... is 4." could become "4.5"; "...\n" could become a blank line.) The relay warms the large
-    server at that moment, so its prefill overlaps the small model's confirming decode step.
+    "... is 4." ends a sentence if white space follows (not "4.5"): `("",)`. "...:\n" ends one if a
+    second newline follows, and the cut keeps it: `("\n",)`. A list marker ("\n2.") or an abbreviation
+    ("e.g.") never ends a sentence: (). The relay starts the large model early on these prompts.
     """
-    return text.endswith((".", "!", "?", "\n"))
+    if text.endswith((".", "!", "?")):
+        return ("",) if sentence_end(text + " ", len(text) - 1) is not None else ()
+    if text.endswith("\n") and not text.endswith("\n\n"):
+        return ("\n",)
+    return ()
 
 
 # Characters that close a word in running text; a stop string for a word cue ends with one of them.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from relaychat.backends.base import Token
-from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_pending
+from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_suffixes
 from relaychat.core.events import SegmentEndReason, Stage
 
 Detect = Literal["cue", "sentence", "none"]
@@ -89,13 +89,14 @@ class CutScanner:
                 return Cut(bisect.bisect_right(self._ends, position - 1), "sentence_end")
         return None
 
-    def pending(self, emitted: int) -> bool:
-        """The shown text ends where the next character may confirm a cut ("... So", "... is 4.")."""
+    def pending(self, emitted: int) -> tuple[str, ...]:
+        """Where the next token may confirm a cut ("... So", "... is 4."): what the cut would keep beyond
+        the shown text, per possibility ("" for the text as it is, "," for "Now,"...); () when none."""
         if emitted == 0 or self.cut is not None or emitted != len(self.tokens):
-            return False
+            return ()
         if self.detect == "cue":
-            return emitted >= self.min_tokens and self.matcher.pending_at_end(self.text, self.base)
-        return self.detect == "sentence" and sentence_end_pending(self.text)
+            return self.matcher.pending_suffixes(self.text, self.base) if emitted >= self.min_tokens else ()
+        return sentence_end_suffixes(self.text) if self.detect == "sentence" else ()
 
     def text_of(self, start: int, stop: int) -> str:
         """The text of tokens[start:stop], sliced from the stream (a token's text is exact)."""

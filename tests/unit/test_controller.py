@@ -244,7 +244,7 @@ async def test_prefill_ahead_feeds_the_idle_server_with_what_it_will_be_sent() -
     long_sentence = "We add the first pair of numbers and then we carry on adding every other pair of numbers"
     large.add(long_sentence + " here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
-    events = await run(profile(), large, small, feed_every=4)
+    events = await run(profile(), large, small, feed_every=4, early_start=False)
     assert small.prefills, "the small server was never fed"
     first_small_prompt = small.requests[0].prompt
     assert isinstance(first_small_prompt, str)
@@ -305,11 +305,13 @@ def test_pending_cue_at_the_end_of_text() -> None:
     from relaychat.core.cues import CueMatcher
 
     matcher = CueMatcher.of(["So ", "Now", "Now,", "Thus,"])
-    assert matcher.pending_at_end("It is 4. So")
-    assert matcher.pending_at_end("It is 4. Now")
-    assert not matcher.pending_at_end("It is 4. Thus")  # "Thus," needs its comma: not a cue yet
-    assert not matcher.pending_at_end("We know")  # inside a word
-    assert not matcher.pending_at_end("So we")
+    assert matcher.pending_suffixes("It is 4. So") == ("",)  # a space next confirms "So ": cut after "So"
+    assert matcher.pending_suffixes("It is 4. Now") == ("", ",")  # "Now" or "Now,": cut after either
+    assert matcher.pending_suffixes("It is 4. Thus") == (",",)  # "Thus," only with its comma
+    assert matcher.pending_suffixes("It is 4. Now,") == ()  # already confirmed: a cut, not pending
+    assert matcher.pending_suffixes("We know") == ()  # inside a word
+    assert matcher.pending_suffixes("So we") == ()
+    assert matcher.suffixes == {"", ","}
 
 
 async def test_a_possible_sentence_end_warms_the_large_server_with_its_exact_prompt() -> None:
@@ -321,11 +323,13 @@ async def test_a_possible_sentence_end_warms_the_large_server_with_its_exact_pro
     assert large.requests[1].prompt in large.prefills  # fed right after "4." before " Next" confirmed it
 
 
-def test_sentence_end_pending() -> None:
-    from relaychat.core.cues import sentence_end_pending
+def test_sentence_end_suffixes() -> None:
+    from relaychat.core.cues import sentence_end_suffixes as pending
 
-    assert sentence_end_pending("It is 4.") and sentence_end_pending("Why?") and sentence_end_pending("a\n")
-    assert not sentence_end_pending("It is 4") and not sentence_end_pending("4. Next")
+    assert pending("It is 4.") == pending("Why?") == ("",)  # white space next ends the sentence here
+    assert pending("Steps:\n") == ("\n",)  # a blank line next ends it after that newline
+    assert pending("It is 4") == pending("4. Next") == pending("Steps:\n\n") == ()
+    assert pending("We list:\n2.") == pending("see e.g.") == pending("so 5!") == ()  # never sentence ends
 
 
 async def test_the_small_server_reads_the_prompt_while_the_large_model_starts() -> None:
@@ -334,22 +338,26 @@ async def test_the_small_server_reads_the_prompt_while_the_large_model_starts() 
     large.add("We add the numbers one by one here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
     p = profile()
-    await run(p, large, small, feed_every=10_000)
+    await run(p, large, small, feed_every=10_000, early_start=False)
     assert small.prefills[0] == render_prefix(p.small.prompt, QUESTION)
 
 
 async def test_a_pending_cut_sends_the_receiver_its_exact_request_early() -> None:
     large, small = pair()
     large.delay = small.delay = 0.002
-    large.add("We add the numbers one by one here. So the", "</think>")
-    small.add(" the sum is 4. Next", "4")
+    large.add("We add the numbers one by one here. So the")
+    large.replies_after = {"4.": Reply(["</think>"])}
+    small.replies_after = {" So": Reply(words(" the sum is 4. Next")), "</think>": Reply(["4"])}
+    small.default = Reply(words(" unused words"))
     events = await run(profile(), large, small, feed_every=10_000)
     starts = [(e.model, e.early_start) for e in of(events, SegmentEnded)]
     # small after "So" (confirmed by " the"), large after "4." (confirmed by " Next"); the answer starts late
     assert starts == [("large", False), ("small", True), ("large", True), ("small", False)]
     summary = events[-1].summary  # type: ignore[union-attr]
-    assert summary.early_starts == 2 and summary.early_cancelled == 0
-    assert len(small.requests) == 2 and len(large.requests) == 2  # no request was sent twice
+    # "So" was sent twice ahead: for "So " (kept) and for "So," (cancelled when " the" came).
+    assert [r.prompt[-4:] for r in small.requests] == [". So", " So,", "ink>"]  # type: ignore[index]
+    assert summary.early_starts == 2 and summary.early_cancelled == 1
+    assert len(large.requests) == 2  # the large model's turn went out once, ahead of time
     assert summary.reasoning == "We add the numbers one by one here. So the sum is 4.</think>"
 
 
@@ -372,11 +380,14 @@ async def test_an_early_start_whose_cut_does_not_come_is_cancelled() -> None:
     large, small = pair()
     large.delay = small.delay = 0.002
     # " So" waits for its boundary; "me" makes it "Some": no cue, the early request to small is cancelled.
-    large.add(Reply(["We", " add", " the", " numbers", ".", " So", "me", " more", ".", " So", " the"]), "</think>")
-    small.add(Reply(words(" wasted words that nobody reads here")), " the sum is 4. Next", "4")
+    large.add(Reply(["We", " add", " the", " numbers", ".", " So", "me", " more", ".", " So", " the"]))
+    large.replies_after = {"4.": Reply(["</think>"])}
+    small.replies_after = {"</think>": Reply(["4"]), "So": Reply(words(" the sum is 4. Next"))}
+    small.default = Reply(words(" wasted words that nobody reads here"))
     events = await run(profile(), large, small, feed_every=10_000)
     summary = events[-1].summary  # type: ignore[union-attr]
-    assert summary.early_cancelled == 1 and summary.early_starts == 2
+    # Four early requests to small: "So"/"So," twice; the first pair and the second's "So," were cancelled.
+    assert summary.early_cancelled == 3 and summary.early_starts == 2
     assert small.closed_early[0] is True  # the server was hung up on
     assert "wasted" not in summary.reasoning
     assert summary.reasoning == "We add the numbers. Some more. So the sum is 4.</think>"
