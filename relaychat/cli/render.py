@@ -39,6 +39,10 @@ def summary_table(summary: RunSummary) -> Table:
     extra.add_row("cue hits", cues or "-")
     extra.add_row("switch gap (median / mean)", f"{_fmt(median(gaps) * 1000 if gaps else None, ' ms', 0)} / "
                   f"{_fmt(mean(gaps) * 1000 if gaps else None, ' ms', 0)}")
+    if summary.mode == "relay":
+        extra.add_row("cue detection", summary.cue_detection)
+        extra.add_row("warm handoffs", f"{summary.prefill_feeds} feeds, {summary.early_starts} of {summary.switches} "
+                      f"switches started early ({summary.early_cancelled} early requests cancelled)")
     extra.add_row("wall time / TTFT", f"{summary.wall_s:.2f} s / {_fmt(summary.ttft_s * 1000 if summary.ttft_s else None, ' ms', 0)}")
     extra.add_row("reasoning ended by", summary.reasoning_ended_by)
     outer = Table.grid()

@@ -49,6 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget, reasoning + answer")
     parser.add_argument("--answer-model", choices=["large", "small"], help="who writes the answer (default: small)")
     parser.add_argument("--seed", type=int, help="sampling seed (default: the profile's)")
+    parser.add_argument("--cue-detection", choices=["auto", "client", "server"],
+                        help="where cues are found: server stop strings when accepted (auto, default), the "
+                             "client's matcher, or the server only")
+    parser.add_argument("--no-prefill-ahead", action="store_true",
+                        help="do not feed the idle server while the other model writes")
+    parser.add_argument("--no-early-start", action="store_true",
+                        help="send the next model its request only once a cut is confirmed")
     parser.add_argument("--json", action="store_true", help="write one JSON event per line to stdout")
     parser.add_argument("--trace", type=Path, metavar="FILE", help="where to save the trace (default: data dir)")
     add_cue_args(parser)
@@ -76,6 +83,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         max_tokens=args.max_tokens or settings.max_tokens,
         answer_model=args.answer_model or settings.answer_model,
         seed=args.seed if args.seed is not None else settings.seed,
+        cue_detection=args.cue_detection or "auto",
+        prefill_ahead=not args.no_prefill_ahead,
+        early_start=not args.no_early_start,
     )
     budget = options.max_tokens or profile.max_tokens
     if budget < 8:

@@ -8,14 +8,15 @@ vLLM's own CLI.
 Idle spinning: vLLM's engine and worker processes wait for each other on a shared-memory queue and
 keep busy-polling it for a second after every message (`SpinCondition.busy_loop_s`). On a GPU host
 that buys microseconds; on two cores serving two models it burns the core the *other* server decodes
-on. Measured here: a 10-token request to one server every 0.4 s slowed the other server's decoding
-from 25.7 to 37.2 ms/token, so every relay switch (and every prefill-ahead feed) taxed the active
-model. We keep the spin for 50 ms (`RELAYCHAT_VLLM_BUSY_LOOP_S`; vLLM's own is 1): long enough to
-span a decode step, so a busy server still never sleeps between steps, short enough that an idle one
-stops competing at once (same probe: 26.7 -> 28.7 ms/token). Not spinning at all was worse on this
-VM: every sleep and wake-up of a virtual CPU added latency (31 ms/token, +15 ms per request), and
-sleeping readers can miss the queue's notification (seen: both processes waiting on each other until
-vLLM's 5 s recheck), so they also recheck every `RELAYCHAT_VLLM_RECHECK_MS` (default 1 ms).
+on. Measured here (servers not pinned as a whole): a 10-token request to one server every 0.4 s slowed
+the other server's decoding from 25.7 to 37.2 ms/token, so every relay switch and every prefill-ahead
+feed taxed the model that was writing. We keep the spin for 50 ms (`RELAYCHAT_VLLM_BUSY_LOOP_S`;
+vLLM's own is 1): long enough to span a decode step, so a busy server never sleeps between steps,
+short enough that an idle one stops competing at once (same probe: 26.7 -> 28.7 ms/token; with each
+server's processes pinned to its core by `serving.manager`, no change at all). Not spinning at all was
+slower on this VM (every sleep and wake-up of a virtual CPU added latency), and sleeping readers can
+miss the queue's notification (seen: both processes waiting on each other until vLLM's 5 s recheck),
+so they also recheck every `RELAYCHAT_VLLM_RECHECK_MS` (default 1 ms).
 
 Both patches run at import, not in `main()`: vLLM starts its engine and worker processes with the
 "spawn" method, which re-imports this module (as `__mp_main__`) in each child but never calls `main()`.
