@@ -36,6 +36,7 @@ class RunObservation:
     handoff_gaps_s: list[float] = field(default_factory=list)  # model changed between segments
     handoff_ttfts_s: list[float] = field(default_factory=list)  # the next model's TTFT at those handoffs
     handoff_early: list[bool] = field(default_factory=list)  # the next request went out before the cut
+    handoff_to: list[str] = field(default_factory=list)  # the receiving model at those handoffs
     segments: int = 0
 
     @classmethod
@@ -53,6 +54,7 @@ class RunObservation:
                     seen.handoff_gaps_s.append(event.gap_s)
                     seen.handoff_ttfts_s.append(event.ttft_s)
                     seen.handoff_early.append(event.early_start)
+                    seen.handoff_to.append(event.model)
             elif isinstance(event, RunFinished):
                 seen.summary = event.summary
             elif isinstance(event, RunFailed):
@@ -119,6 +121,9 @@ class ScenarioMetrics(BaseModel):
     tpot_ms: Distribution
     switches: int
     switch_gap_ms: Distribution
+    switch_gap_into_ms: dict[str, Distribution] = Field(
+        default_factory=dict, description="gap by receiving model, to compare with that server's cached TTFT"
+    )
     switch_next_ttft_ms: Distribution
     switch_client_ms: Distribution  # gap minus the next model's TTFT (handoffs not started early)
     segments: int
@@ -182,6 +187,11 @@ def aggregate(
         tpot_ms=Distribution.of(tpots, 1000),
         switches=sum(s.switches for s in summaries),
         switch_gap_ms=Distribution.of(gaps, 1000),
+        switch_gap_into_ms={
+            role: Distribution.of((g for o in ok for g, to in zip(o.handoff_gaps_s, o.handoff_to) if to == role), 1000)
+            for role in ("large", "small")
+            if any(to == role for o in ok for to in o.handoff_to)
+        },
         switch_next_ttft_ms=Distribution.of(next_ttfts, 1000),
         switch_client_ms=Distribution.of(client, 1000),
         segments=sum(o.segments for o in ok),

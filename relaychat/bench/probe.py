@@ -1,28 +1,36 @@
 """The physical floor of a switch: a server's time to first token on a prompt it has fully cached.
 
-A perfectly warm handoff cannot beat this, so the switch gap is reported against it. The probe sends
-the same prompt several times and keeps the median TTFT of the repeats (the first request fills the
-cache). Its length (~300 tokens) is that of a relay prompt at a switch with a few-hundred-token
-budget: the floor grows with the context.
+A perfectly warm handoff cannot beat this, so the switch gap is reported against it. The probe is a
+relay-shaped request (token ids, streamed, top-2 logprobs) of 257 tokens sent several times: the first
+request fills the cache, the repeats find 256 of them cached (vLLM caches whole blocks and always
+recomputes at least the last token; 257 leaves exactly one to compute with blocks of 16 or 32), and
+the median of their TTFTs is the floor. Its length is that of a relay prompt at a switch with a
+few-hundred-token budget: the floor grows with the context.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from contextlib import aclosing
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamChunk
 
-PROBE_TEXT = " ".join(f"Step {i}: add {i} to the running total and write it down." for i in range(1, 18))
+PROBE_TEXT = " ".join(f"Step {i}: add {i} to the running total and write it down." for i in range(1, 40))
+PROBE_TOKENS = 257
 
 
-async def cached_ttft_s(backend: Backend, repeats: int = 4) -> float:
-    request = CompletionRequest(prompt=PROBE_TEXT, max_tokens=1, logprobs=None, temperature=0.0)
+async def cached_ttft_s(backend: Backend, repeats: int = 5) -> float:
+    ids = (await backend.tokenize(PROBE_TEXT, add_special_tokens=False))[:PROBE_TOKENS]
+    request = CompletionRequest(prompt=ids, max_tokens=1, logprobs=2, temperature=0.0, add_special_tokens=False)
     times: list[float] = []
     for _ in range(repeats + 1):
         sent = time.perf_counter()
-        async for item in backend.stream(request):
-            if isinstance(item, StreamChunk) and item.tokens:
-                times.append(time.perf_counter() - sent)
-                break
-    return statistics.median(times[1:])
+        first: float | None = None
+        async with aclosing(backend.stream(request)) as stream:
+            async for item in stream:
+                if first is None and isinstance(item, StreamChunk) and item.tokens:
+                    first = time.perf_counter() - sent
+        if first is not None:
+            times.append(first)
+    return statistics.median(times[1:] or times)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 
@@ -32,7 +32,8 @@ def _dist(title: str, name: str, unit: str, d: Distribution) -> list[str]:
     ]
 
 
-def text_block(m: ScenarioMetrics) -> str:
+def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) -> str:
+    """vLLM-style text block of one scenario; `floors`: each server's cached TTFT (ms), the physical floor."""
     lines = [
         _header(f"Relay benchmark: {m.scenario}", "="),
         _line("Mode / concurrent sessions", f"{m.mode} / {m.concurrency}"),
@@ -55,6 +56,10 @@ def text_block(m: ScenarioMetrics) -> str:
             _line("  of which next model's TTFT, median (ms)", _num(m.switch_next_ttft_ms.median)),
             _line("  of which client side, median (ms)", _num(m.switch_client_ms.median)),
         ]
+        for role, d in m.switch_gap_into_ms.items():
+            floor = (floors or {}).get(role)
+            versus = f" (cached TTFT {floor:.1f})" if floor is not None else ""
+            lines.append(_line(f"  into {role}: median gap (ms)", f"{_num(d.median)}{versus}"))
         if m.early_starts or m.early_cancelled:
             lines.append(_line("  started early (before the cut) / switches", f"{m.early_starts} / {m.switches}"))
     lines += [

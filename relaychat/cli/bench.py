@@ -97,7 +97,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
     for metrics in results:
-        console.print(text_block(metrics), highlight=False, markup=False)
+        console.print(text_block(metrics, floors), highlight=False, markup=False)
         console.print()
     console.print(comparison_table(results))
     floor = ", ".join(f"{role} {ms:.1f} ms" for role, ms in floors.items())

@@ -583,9 +583,13 @@ class RelayController:
         )
 
     def _feed_due(self, warm: _Warmup, emitted: int) -> bool:
-        """A routine feed is due every `feed_every` tokens: at prompt lengths that are multiples of it."""
+        """A routine feed is due every `feed_every` tokens: at prompt lengths that are multiples of it.
+
+        With text handoffs the receiver's token count is unknown, so its block boundaries are too: feed
+        every quarter of that (whenever the previous feed is done), and let the server keep whole blocks.
+        """
         if self._handoff != "token_ids":
-            return emitted - warm.fed_upto >= warm.feed_every
+            return emitted - warm.fed_upto >= max(warm.feed_every // 4, 1)
         done = len(self._prefix_ids[warm.idle]) + len(self._seq.ids)
         return (done + emitted) // warm.feed_every > (done + warm.fed_upto) // warm.feed_every
 

@@ -142,29 +142,29 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
         stderr=subprocess.STDOUT,
         env={**server_env(server.spec.cpu_core), **server.env},
         start_new_session=True,  # its own process group: Ctrl-C in our terminal does not half-kill it
-        preexec_fn=_pinned_to(server.spec.cpu_core),
     )
     handle.close()
+    pin(server.process.pid, server.spec.cpu_core)
 
 
-def _pinned_to(core: int | None) -> Callable[[], None] | None:
+def pin(pid: int, core: int | None) -> bool:
     """Keep a server's whole process tree (API server, engine, worker) on its own core.
 
     Only the worker is bound by `VLLM_CPU_OMP_THREADS_BIND`; left free, the API server and engine of
     the model that is writing ran on the other model's core and were preempted by its prefill-ahead
     work, slowing every decode step (server ITL 30.2 -> 33.3 ms with warm handoffs on).
-    `RELAYCHAT_PIN_SERVERS=0` leaves them free.
+    `RELAYCHAT_PIN_SERVERS=0` leaves them free. Set right after the launch: vLLM starts its engine and
+    worker seconds later (after its imports), and they inherit the mask. False when nothing was pinned.
     """
     if core is None or os.environ.get("RELAYCHAT_PIN_SERVERS", "1") == "0" or not hasattr(os, "sched_setaffinity"):
-        return None
-    available = os.sched_getaffinity(0)
-    if core not in available:
-        return None
-
-    def pin() -> None:
-        os.sched_setaffinity(0, {core})
-
-    return pin
+        return False
+    if core not in os.sched_getaffinity(0):
+        return False
+    try:
+        os.sched_setaffinity(pid, {core})
+    except OSError:
+        return False
+    return True
 
 
 def stop(server: Server, timeout: float = 30.0) -> None:

@@ -11,26 +11,26 @@ import pytest
 from relaychat.serving import manager
 
 
-def test_a_pinned_child_runs_on_its_core_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pinned_server_and_what_it_starts_run_on_its_core_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RELAYCHAT_PIN_SERVERS", raising=False)
     core = max(os.sched_getaffinity(0))
-    pin = manager._pinned_to(core)
-    assert pin is not None
-    child = subprocess.run(
-        [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
-        preexec_fn=pin,
-        capture_output=True,
-        text=True,
-        check=True,
+    # The child starts a grandchild after a moment, as vLLM starts its engine after its imports.
+    code = (
+        "import os, subprocess, sys, time; time.sleep(0.5); "
+        "print(subprocess.run([sys.executable, '-c', 'import os; print(sorted(os.sched_getaffinity(0)))'], "
+        "capture_output=True, text=True).stdout.strip())"
     )
-    assert child.stdout.strip() == f"[{core}]"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert manager.pin(child.pid, core)
+    out, _ = child.communicate(timeout=30)
+    assert out.strip() == f"[{core}]"
 
 
 def test_pinning_can_be_turned_off_and_never_targets_a_missing_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert manager._pinned_to(None) is None
-    assert manager._pinned_to(10_000) is None  # not one of this machine's cores
+    assert not manager.pin(os.getpid(), None)
+    assert not manager.pin(os.getpid(), 10_000)  # not one of this machine's cores
     monkeypatch.setenv("RELAYCHAT_PIN_SERVERS", "0")
-    assert manager._pinned_to(0) is None
+    assert not manager.pin(os.getpid(), 0)
 
 
 def test_server_env_binds_the_worker_and_raises_the_stop_cap() -> None:
