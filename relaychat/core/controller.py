@@ -26,7 +26,7 @@ from typing import Literal
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
 from relaychat.backends.errors import BackendError, RequestRejected
-from relaychat.core.cues import CueMatcher, server_stop_strings
+from relaychat.core.cues import CueMatcher, server_stop_strings, split_cue
 from relaychat.core.cuts import CutScanner, Detect
 from relaychat.core.early_start import EarlyStart, timed
 from relaychat.core.events import (
@@ -54,6 +54,8 @@ from relaychat.core.prompt import Message, render_prefix
 from relaychat.core.summary import SummaryBuilder
 
 _SUFFIX_IDS: dict[tuple[str, str, str], list[int]] = {}  # (URL, model, text) -> token ids, shared by runs
+# (model, cue word) -> how often each ending followed it ("Now" -> {",": 5, "": 1}), shared by runs.
+_CUE_ENDINGS: dict[tuple[str, str], dict[str, int]] = {}
 _CONTEXT_SLACK = 8  # tokens kept free below the server's context limit (estimates in text mode)
 
 
@@ -101,6 +103,7 @@ class _Warmup:
     """What one segment has done to warm the idle model (feeds sent, how far; early start point)."""
 
     idle: Role
+    writer: Role
     feed_every: int
     early_starts: bool
     feeds: int = 0
@@ -194,6 +197,7 @@ class RelayController:
             for role in roles:
                 self._prefix_text[role] = render_prefix(self.profile.spec(role).prompt, conversation)
             names = {r: "" for r in ("large", "small")}
+            self._names = names
             self._max_len: dict[Role, int | None] = {}
             for role in roles:
                 info = await self.backends[role].info()
@@ -383,6 +387,23 @@ class RelayController:
             stop=self._stops if detect == "cue" and self._cue_path == "server" else [],
         )
 
+    def _likely_suffixes(self, writer: Role, pending: tuple[tuple[str, str], ...]) -> list[str]:
+        """Which of the pending cuts to start early: "... Now" may become a cut after "Now" or after
+        "Now,". Both go out until this model has shown a habit (it wrote one more often than the other),
+        then only that one: two early requests double the receiver's prefill."""
+        suffixes = list(dict.fromkeys(suffix for _, suffix in pending))
+        words = {word for word, _ in pending}
+        if len(suffixes) < 2 or len(words) != 1:
+            return suffixes
+        counts = _CUE_ENDINGS.get((self._names[writer], words.pop().lower()), {})
+        ranked = sorted(suffixes, key=lambda s: counts.get(s, 0), reverse=True)
+        return ranked[:1] if counts.get(ranked[0], 0) > counts.get(ranked[1], 0) else suffixes
+
+    def _learn_cue_ending(self, writer: Role, cue: str) -> None:
+        word, suffix = split_cue(cue)
+        counts = _CUE_ENDINGS.setdefault((self._names[writer], word.lower()), {})
+        counts[suffix] = counts.get(suffix, 0) + 1
+
     def _with_suffix(self, prompt: str | list[int], suffix: str) -> str | list[int] | None:
         """`prompt` plus the one token a pending cut would keep; None when that token is not known."""
         if not suffix:
@@ -488,6 +509,7 @@ class RelayController:
             self._prefill.settle(role, prompt)
         warm = _Warmup(
             idle="small" if role == "large" else "large",
+            writer=role,
             feed_every=self._feed_every if stage == "reasoning" else 0,
             early_starts=self.options.early_start and self.mode == "relay" and stage == "reasoning",
             feeds=self._unreported_feeds,
@@ -557,6 +579,7 @@ class RelayController:
         cut = scanner.cut
         reason = cut.reason if cut is not None else self._end_reason(end, stage, in_answer=answer_from is not None)
         if cut is not None and cut.cue is not None:
+            self._learn_cue_ending(role, cut.cue)
             yield CueHit(t=self._clock(), cue=cut.cue, segment=index, offset=cut.cue_offset or 0)
         gap = first_t - self._last_token_t if first_t is not None and self._last_token_t is not None else None
         if last_t is not None:
@@ -607,14 +630,14 @@ class RelayController:
 
     def _anticipate(self, warm: _Warmup, scanner: CutScanner, emitted: int) -> None:
         """Warm the idle model while this one writes: early starts at a pending cut, else feeds."""
-        suffixes = scanner.pending(emitted)
-        pending = bool(suffixes)
+        pending_cuts = scanner.pending(emitted)
+        pending = bool(pending_cuts)
         if warm.early_starts:
             if self._early and (not pending or warm.early_upto != emitted):
                 self._drop_early()
             if pending and not self._early:
                 ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
-                for suffix in suffixes:  # "... Now" may become a cut after "Now" or after "Now,"
+                for suffix in self._likely_suffixes(warm.writer, pending_cuts):
                     prompt = self._with_suffix(ahead, suffix)
                     if prompt is not None:
                         self._start_early(warm.idle, prompt, self._seq.tokens + emitted + (1 if suffix else 0))

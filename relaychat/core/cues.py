@@ -85,15 +85,19 @@ class CueMatcher:
             if core != cue or is_word_char(core[-1]):
                 waiting[(core, "")] = None
             else:  # "Now,": the word, then punctuation the next token must bring
-                end = len(core)
-                while end and not is_word_char(core[end - 1]):
-                    end -= 1
-                if end:
-                    waiting[(core[:end], core[end:])] = None
+                word, suffix = split_cue(core)
+                if word != core:
+                    waiting[(word, suffix)] = None
         return [
             (re.compile((rf"(?<![{WORD_CHARS}])" if is_word_char(word[0]) else "") + re.escape(word) + "$"), suffix)
             for word, suffix in waiting
         ]
+
+    def pending(self, text: str, start: int = 0) -> tuple[tuple[str, str], ...]:
+        """Like `pending_suffixes`, with the waiting cue word: (("Now", ""), ("Now", ","))."""
+        window = max(start, len(text) - self.max_len - 1)
+        found = {(m.group(), suffix): None for pattern, suffix in self._pending if (m := pattern.search(text, window))}
+        return tuple(found)
 
     def pending_suffixes(self, text: str, start: int = 0) -> tuple[str, ...]:
         """What a cut would keep beyond `text` if its next token confirms a cue, per possible cue.
@@ -102,9 +106,7 @@ class CueMatcher:
         for "... Now" when both "Now" and "Now," are cues; empty when no cue waits at the end. The relay
         starts the receiving model early on each of these prompts.
         """
-        window = max(start, len(text) - self.max_len - 1)
-        found = {suffix: None for pattern, suffix in self._pending if pattern.search(text, window)}
-        return tuple(found)
+        return tuple(dict.fromkeys(suffix for _, suffix in self.pending(text, start)))
 
     @cached_property
     def _final(self) -> re.Pattern[str] | None:
@@ -132,6 +134,15 @@ class CueMatcher:
         if self._final is None:
             return []
         return [self._match(m) for m in self._final.finditer(text)]
+
+
+def split_cue(cue: str) -> tuple[str, str]:
+    """A cue's word and the punctuation a cut keeps after it: "Now," -> ("Now", ","), "So " -> ("So", "")."""
+    core = cue.rstrip()
+    end = len(core)
+    while end and not is_word_char(core[end - 1]):
+        end -= 1
+    return (core[:end], core[end:]) if end else (core, "")
 
 
 # Words whose trailing period does not end a sentence.

@@ -89,14 +89,17 @@ class CutScanner:
                 return Cut(bisect.bisect_right(self._ends, position - 1), "sentence_end")
         return None
 
-    def pending(self, emitted: int) -> tuple[str, ...]:
-        """Where the next token may confirm a cut ("... So", "... is 4."): what the cut would keep beyond
-        the shown text, per possibility ("" for the text as it is, "," for "Now,"...); () when none."""
+    def pending(self, emitted: int) -> tuple[tuple[str, str], ...]:
+        """Where the next token may confirm a cut ("... So", "... is 4."), per possibility: the waiting
+        cue word ("" for a sentence end) and what the cut would keep beyond the shown text ("" for the
+        text as it is, "," for "Now,"...); () when no cut is pending."""
         if emitted == 0 or self.cut is not None or emitted != len(self.tokens):
             return ()
         if self.detect == "cue":
-            return self.matcher.pending_suffixes(self.text, self.base) if emitted >= self.min_tokens else ()
-        return sentence_end_suffixes(self.text) if self.detect == "sentence" else ()
+            return self.matcher.pending(self.text, self.base) if emitted >= self.min_tokens else ()
+        if self.detect == "sentence":
+            return tuple(("", suffix) for suffix in sentence_end_suffixes(self.text))
+        return ()
 
     def text_of(self, start: int, stop: int) -> str:
         """The text of tokens[start:stop], sliced from the stream (a token's text is exact)."""

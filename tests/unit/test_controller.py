@@ -392,3 +392,18 @@ async def test_an_early_start_whose_cut_does_not_come_is_cancelled() -> None:
     assert "wasted" not in summary.reasoning
     assert summary.reasoning == "We add the numbers. Some more. So the sum is 4.</think>"
     assert 0 <= summary.early_wasted_tokens <= len(words(" wasted words that nobody reads here"))
+
+
+async def test_once_a_model_shows_how_it_ends_a_cue_only_that_ending_is_started_early() -> None:
+    async def one_run() -> list[str]:
+        large, small = pair()
+        large.delay = small.delay = 0.002
+        large.add(Reply(["We", " add", " the", " numbers", " here", ".", " So", ",", " we"]))
+        large.replies_after = {"4.": Reply(["</think>"])}
+        small.replies_after = {"</think>": Reply(["4"]), "So,": Reply(words(" the sum is 4. Next"))}
+        small.default = Reply(words(" never read"))
+        await run(profile(), large, small, feed_every=10_000)
+        return [r.prompt[-3:] for r in small.requests[:-1]]  # type: ignore[index]
+
+    assert await one_run() == [" So", "So,"]  # no habit yet: both endings go out
+    assert await one_run() == ["So,"]  # it wrote "So," last time: only that one
