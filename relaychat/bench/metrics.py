@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunSummary, SegmentEnded, SegmentStarted
 from relaychat.evaluation.stats import describe
 
+SWITCH_TRIGGERS = ("cue", "sentence_end", "small_limit")  # segment triggers that are relay switches
+
 COUNTERS = {
     "prompt_tokens": "vllm:prompt_tokens_total",
     "generation_tokens": "vllm:generation_tokens_total",
@@ -37,6 +39,7 @@ class RunObservation:
     handoff_ttfts_s: list[float] = field(default_factory=list)  # the next model's TTFT at those handoffs
     handoff_early: list[bool] = field(default_factory=list)  # the next request went out before the cut
     handoff_to: list[str] = field(default_factory=list)  # the receiving model at those handoffs
+    handoff_switch: list[bool] = field(default_factory=list)  # a relay switch (cue, sentence end), not the answer
     segments: int = 0
 
     @classmethod
@@ -44,9 +47,10 @@ class RunObservation:
         seen = cls()
         previous_model: str | None = None
         current_model: str | None = None
+        trigger = "start"
         for event in events:
             if isinstance(event, SegmentStarted):
-                previous_model, current_model = current_model, event.model
+                previous_model, current_model, trigger = current_model, event.model, event.trigger
                 seen.segments += 1
             elif isinstance(event, SegmentEnded):
                 changed = previous_model is not None and previous_model != current_model
@@ -55,6 +59,7 @@ class RunObservation:
                     seen.handoff_ttfts_s.append(event.ttft_s)
                     seen.handoff_early.append(event.early_start)
                     seen.handoff_to.append(event.model)
+                    seen.handoff_switch.append(trigger in SWITCH_TRIGGERS)
             elif isinstance(event, RunFinished):
                 seen.summary = event.summary
             elif isinstance(event, RunFailed):
@@ -122,7 +127,9 @@ class ScenarioMetrics(BaseModel):
     switches: int
     switch_gap_ms: Distribution
     switch_gap_into_ms: dict[str, Distribution] = Field(
-        default_factory=dict, description="gap by receiving model, to compare with that server's cached TTFT"
+        default_factory=dict,
+        description="gap at relay switches (not the handoff to the answer) by receiving model, to compare "
+        "with that server's cached TTFT",
     )
     switch_next_ttft_ms: Distribution
     switch_client_ms: Distribution  # gap minus the next model's TTFT (handoffs not started early)
@@ -188,9 +195,17 @@ def aggregate(
         switches=sum(s.switches for s in summaries),
         switch_gap_ms=Distribution.of(gaps, 1000),
         switch_gap_into_ms={
-            role: Distribution.of((g for o in ok for g, to in zip(o.handoff_gaps_s, o.handoff_to) if to == role), 1000)
+            role: Distribution.of(
+                (
+                    g
+                    for o in ok
+                    for g, to, switch in zip(o.handoff_gaps_s, o.handoff_to, o.handoff_switch)
+                    if to == role and switch
+                ),
+                1000,
+            )
             for role in ("large", "small")
-            if any(to == role for o in ok for to in o.handoff_to)
+            if any(to == role and switch for o in ok for to, switch in zip(o.handoff_to, o.handoff_switch))
         },
         switch_next_ttft_ms=Distribution.of(next_ttfts, 1000),
         switch_client_ms=Distribution.of(client, 1000),

@@ -51,7 +51,7 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
         *_dist("Time per Output Token (excl. 1st token)", "TPOT", "ms", m.tpot_ms),
     ]
     if m.switch_gap_ms.n:
-        lines += _dist("Switch gap (last token -> next first token)", "gap", "ms", m.switch_gap_ms)
+        lines += _dist("Handoff gap (last token -> other model's first token)", "gap", "ms", m.switch_gap_ms)
         lines += [
             _line("  of which next model's TTFT, median (ms)", _num(m.switch_next_ttft_ms.median)),
             _line("  of which client side, median (ms)", _num(m.switch_client_ms.median)),
@@ -59,7 +59,7 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
         for role, d in m.switch_gap_into_ms.items():
             floor = (floors or {}).get(role)
             versus = f" (cached TTFT {floor:.1f})" if floor is not None else ""
-            lines.append(_line(f"  into {role}: median gap (ms)", f"{_num(d.median)}{versus}"))
+            lines.append(_line(f"  switches into {role}: median gap (ms)", f"{_num(d.median)}{versus}"))
         if m.early_starts or m.early_cancelled:
             lines.append(_line("  started early (before the cut) / switches", f"{m.early_starts} / {m.switches}"))
     lines += [

@@ -54,6 +54,10 @@ async def test_a_relay_scenario_counts_switches_gaps_and_tokens_from_the_events(
     assert metrics.switch_gap_ms.n == sum(len(o.handoff_gaps_s) for o in seen) >= metrics.switches
     assert metrics.switch_next_ttft_ms.n == metrics.switch_gap_ms.n
     assert metrics.role_segments["large"] + metrics.role_segments["small"] == metrics.segments
+    # By receiver, only relay switches count: the handoff to the answer is not a switch.
+    by_receiver = sum(d.n for d in metrics.switch_gap_into_ms.values())
+    answers = sum(1 for o in seen for to, switch in zip(o.handoff_to, o.handoff_switch) if not switch)
+    assert by_receiver > 0 and by_receiver == metrics.switch_gap_ms.n - answers
     assert metrics.servers == {}  # scripted backends expose no /metrics
     assert 0 < (metrics.large_share or 0) < 1
     text = text_block(metrics)
