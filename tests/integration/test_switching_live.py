@@ -62,16 +62,19 @@ async def test_output_is_identical_with_prefill_ahead_on_and_off(capped_fp32_pro
     assert on.switches == off.switches
 
 
-@pytest.mark.parametrize("question", QUESTIONS)
-async def test_output_is_identical_with_early_starts_on_and_off(capped_fp32_profile: PairProfile, question: str) -> None:
+async def test_output_is_identical_with_early_starts_on_and_off(capped_fp32_profile: PairProfile) -> None:
     # Words SmolLM2 uses, so that cuts (and early starts) happen; one server serves both roles, so an
     # early start runs batched beside the stream whose cut it anticipates.
     cues = (*capped_fp32_profile.cues, "so ", "She", "The", "Then")
-    on = await relay(capped_fp32_profile, question, cues=cues, prefill_ahead=False, early_start=True)
-    off = await relay(capped_fp32_profile, question, cues=cues, prefill_ahead=False, early_start=False)
-    assert on.early_starts > 0 and off.early_starts == 0
-    assert (on.reasoning, on.answer) == (off.reasoning, off.answer)
-    assert on.switches == off.switches
+    early_starts = 0
+    for question in QUESTIONS:
+        on = await relay(capped_fp32_profile, question, cues=cues, prefill_ahead=False, early_start=True)
+        off = await relay(capped_fp32_profile, question, cues=cues, prefill_ahead=False, early_start=False)
+        assert off.early_starts == 0
+        assert (on.reasoning, on.answer) == (off.reasoning, off.answer), question
+        assert on.switches == off.switches
+        early_starts += on.early_starts
+    assert early_starts > 0  # a question may switch only where no cut was pending; both together do
 
 
 async def test_a_server_with_the_default_stop_cap_still_relays(capped_fp32_profile: PairProfile) -> None:
