@@ -28,7 +28,7 @@ from relaychat.backends.base import Backend, CompletionRequest, StreamEnd, Token
 from relaychat.backends.errors import BackendError, RequestRejected
 from relaychat.core.cues import CueMatcher, server_stop_strings, split_cue
 from relaychat.core.cuts import CutScanner, Detect
-from relaychat.core.early_start import EarlyStart, timed
+from relaychat.core.early_start import EarlyStarts, timed
 from relaychat.core.events import (
     CueHit,
     ErrorInfo,
@@ -183,11 +183,8 @@ class RelayController:
         self._unreported_feeds = 0
         feeding = self.options.prefill_ahead and self.mode == "relay"
         self._feed_every = self.options.feed_every if feeding else 0
-        self._early: list[EarlyStart] = []
+        self._early = EarlyStarts(self._clock)
         self._suffix_ids: dict[str, list[int]] = {}
-        self._early_dropped: list[EarlyStart] = []
-        self._early_cancelled = 0
-        self._early_wasted = 0
 
         def emit(event: RelayEvent) -> RelayEvent:
             builder.add(event)
@@ -233,10 +230,9 @@ class RelayController:
             if not self._in_answer:
                 async for event in self._answer_stage():
                     yield emit(event)
-            self._drop_early()
             summary = builder.result()
-            summary.early_wasted_tokens = await self._close_dropped_early()
-            summary.early_cancelled += self._take_early_cancelled()
+            summary.early_wasted_tokens = await self._early.aclose()
+            summary.early_cancelled += self._early.take_cancelled()
             yield RunFinished(t=self._clock(), summary=summary)
         except BackendError as exc:
             role = self._role_of(exc)
@@ -246,8 +242,7 @@ class RelayController:
                 summary=builder.result(),
             )
         finally:
-            self._drop_early()
-            await self._close_dropped_early()
+            await self._early.aclose()
             await self._prefill.aclose()
 
     def _role_of(self, exc: BackendError) -> Role | None:
@@ -438,27 +433,11 @@ class RelayController:
             return
         if not self._early:
             self._prefill.settle(role, prompt)
-        self._early.append(EarlyStart(role, self.backends[role], request, self._clock))
-
-    def _drop_early(self) -> None:
-        """Cancel the early starts in flight (their cut did not come); the server aborts the requests."""
-        for early in self._early:
-            early.cancel()
-            self._early_dropped.append(early)
-            self._early_cancelled += 1
-        self._early = []
-
-    def _adopt_early(self, role: Role, request: CompletionRequest) -> EarlyStart | None:
-        """The early start made for exactly this request, if any; the others are cancelled."""
-        match = next((e for e in self._early if e.role == role and e.request == request), None)
-        if match is not None:
-            self._early.remove(match)
-        self._drop_early()
-        return match
+        self._early.start(role, self.backends[role], request)
 
     async def _append_marker(self, reason: SegmentEndReason) -> AsyncIterator[RelayEvent]:
         """End the reasoning for the model: budget spent or end of text without the marker."""
-        self._drop_early()
+        self._early.drop()
         tail = self._seq.tail
         text = ("" if tail.endswith("\n") or not tail else "\n") + self.marker + "\n\n"
         ids: list[int] = []
@@ -468,7 +447,7 @@ class RelayController:
         yield StageChanged(t=self._clock(), stage="answer", appended_marker=True, inserted_text=text)
 
     async def _answer_stage(self) -> AsyncIterator[RelayEvent]:
-        self._drop_early()
+        self._early.drop()
         role = self.answer_model
         trigger: SegmentTrigger = "reasoning_end"
         while True:
@@ -500,11 +479,11 @@ class RelayController:
         prompt_len = self._prompt_len_estimate(role, prompt)
         request = self._request(role, prompt, index, limit, min_tokens, detect)
         if request is None:
-            self._drop_early()
+            self._early.drop()
             outcome.reason, outcome.kept = "length", 0
             return
         cancelled_before = self._prefill.cancelled
-        early = self._adopt_early(role, request)
+        early = self._early.adopt(role, request)
         if early is None:
             self._prefill.settle(role, prompt)
         warm = _Warmup(
@@ -602,7 +581,7 @@ class RelayController:
             prefill_feeds=warm.feeds,
             prefill_cancelled=self._prefill.cancelled - cancelled_before,
             early_start=early is not None,
-            early_cancelled=self._take_early_cancelled(),
+            early_cancelled=self._early.take_cancelled(),
         )
 
     def _feed_due(self, warm: _Warmup, emitted: int) -> bool:
@@ -634,7 +613,7 @@ class RelayController:
         pending = bool(pending_cuts)
         if warm.early_starts:
             if self._early and (not pending or warm.early_upto != emitted):
-                self._drop_early()
+                self._early.drop()
             if pending and not self._early:
                 ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
                 for suffix in self._likely_suffixes(warm.writer, pending_cuts):
@@ -649,19 +628,6 @@ class RelayController:
             if self._feed(warm.idle, ahead, urgent=pending):
                 warm.fed_upto = emitted
                 warm.feeds += 1
-
-    def _take_early_cancelled(self) -> int:
-        count, self._early_cancelled = self._early_cancelled, 0
-        return count
-
-    async def _close_dropped_early(self) -> int:
-        """Wait for cancelled early starts to close; the tokens they streamed in vain."""
-        wasted = 0
-        for early in self._early_dropped:
-            await early.aclose()
-            wasted += early.received_tokens
-        self._early_dropped.clear()
-        return wasted
 
     def _record(self, tokens: list[Token], text: str) -> None:
         ids = [t.id for t in tokens if t.id is not None]

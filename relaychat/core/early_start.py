@@ -73,3 +73,50 @@ class EarlyStart:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+
+
+class EarlyStarts:
+    """The early requests of one generation: those in flight, and those cancelled but not yet closed."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._live: list[EarlyStart] = []
+        self._dropped: list[EarlyStart] = []
+        self._unreported = 0  # cancelled since the last `take_cancelled()`
+
+    def __bool__(self) -> bool:
+        return bool(self._live)
+
+    def start(self, role: Role, backend: Backend, request: CompletionRequest) -> None:
+        self._live.append(EarlyStart(role, backend, request, self._clock))
+
+    def drop(self) -> None:
+        """Cancel every request in flight (their cut did not come); the server aborts them."""
+        for early in self._live:
+            early.cancel()
+            self._dropped.append(early)
+            self._unreported += 1
+        self._live = []
+
+    def adopt(self, role: Role, request: CompletionRequest) -> EarlyStart | None:
+        """The early request made for exactly this request, if any; the others are cancelled."""
+        match = next((e for e in self._live if e.role == role and e.request == request), None)
+        if match is not None:
+            self._live.remove(match)
+        self.drop()
+        return match
+
+    def take_cancelled(self) -> int:
+        """Cancellations since the last call (each segment reports its own)."""
+        count, self._unreported = self._unreported, 0
+        return count
+
+    async def aclose(self) -> int:
+        """Cancel what is in flight, wait for every cancelled request to close; tokens streamed in vain."""
+        self.drop()
+        wasted = 0
+        for early in self._dropped:
+            await early.aclose()
+            wasted += early.received_tokens
+        self._dropped.clear()
+        return wasted
