@@ -231,7 +231,9 @@ class RelayController:
                 async for event in self._answer_stage():
                     yield emit(event)
             summary = builder.result()
-            summary.early_wasted_tokens = await self._early.aclose()
+            for role, wasted in (await self._early.aclose()).items():
+                summary.stats(role).early_wasted_tokens += wasted
+                summary.early_wasted_tokens += wasted
             summary.early_cancelled += self._early.take_cancelled()
             yield RunFinished(t=self._clock(), summary=summary)
         except BackendError as exc:
@@ -553,6 +555,8 @@ class RelayController:
             outcome.reason = "error"
             raise
         kept = emitted
+        # An adopted early stream may have buffered tokens past the cut that the loop never read.
+        unread = max(early.received_tokens - len(tokens), 0) if early is not None else 0
         answer_from = scanner.answer_from
         self._record(tokens[answer_from or 0 : kept], scanner.text_of(answer_from or 0, kept))
         cut = scanner.cut
@@ -572,7 +576,7 @@ class RelayController:
             stage=stage,
             reason=reason,
             tokens=kept,
-            discarded_tokens=len(tokens) - kept,
+            discarded_tokens=len(tokens) - kept + unread,
             ttft_s=None if first_arrival is None else first_arrival - sent,
             first_token_t=first_t,
             last_token_t=last_t,

@@ -111,12 +111,12 @@ class EarlyStarts:
         count, self._unreported = self._unreported, 0
         return count
 
-    async def aclose(self) -> int:
+    async def aclose(self) -> dict[Role, int]:
         """Cancel what is in flight, wait for every cancelled request to close; tokens streamed in vain."""
         self.drop()
-        wasted = 0
+        wasted: dict[Role, int] = {}
         for early in self._dropped:
             await early.aclose()
-            wasted += early.received_tokens
+            wasted[early.role] = wasted.get(early.role, 0) + early.received_tokens
         self._dropped.clear()
         return wasted

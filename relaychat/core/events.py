@@ -125,6 +125,7 @@ class ModelStats(BaseModel):
     requests: int = 0
     decode_s: float = Field(0.0, description="time between first and last token, summed over segments")
     decode_steps: int = Field(0, description="tokens received after each segment's first chunk")
+    early_wasted_tokens: int = Field(0, description="tokens streamed by this model's cancelled early starts")
     ttft_s: list[float] = Field(default_factory=list)
 
     @property

@@ -60,7 +60,9 @@ async def test_relay_switches_at_cue_and_returns_at_sentence_end() -> None:
     assert [(e.model, e.reason, e.tokens, e.discarded_tokens) for e in ends] == [
         ("large", "cue", 7, 1),  # " the" after " So" confirmed the boundary, then was dropped
         ("small", "sentence_end", 5, 1),  # " Next" confirmed the sentence end
-        ("large", "reasoning_end", 2, 0),  # "\n", "</think>": the stream is closed right there
+        # "\n", "</think>", then the stream is closed; it was started early (at "4."), and the scripted
+        # server had already streamed the "\n\n" after the marker: dropped, and counted as such.
+        ("large", "reasoning_end", 2, 1),
         ("small", "eos", len(words("The answer is \\boxed{4}.")), 0),
     ]
     assert summary.reasoning == "Let me add the numbers. So the sum is 4.\n</think>"
