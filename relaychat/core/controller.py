@@ -423,9 +423,9 @@ class RelayController:
         self._suffix_ids = {s: ids for s in wanted if len(ids := _SUFFIX_IDS[(*server, s)]) == 1}
 
     def _start_early(self, role: Role, prompt: str | list[int], done: int) -> None:
-        """Send `role` the request its turn will make if the pending cut is confirmed after `done` tokens."""
-        if self.mode != "relay" or self.max_tokens - self.answer_reserve - done <= 0:
-            return
+        """Send `role` the request its turn will make if the pending cut is confirmed after `done` tokens.
+
+        No budget left means no turn (`_request` gives None): the reasoning ends there instead."""
         detect, limit, min_tokens = self._turn(role, done)
         try:
             request = self._request(role, prompt, self._index, limit, min_tokens, detect)

@@ -69,7 +69,7 @@ class CueMatcher:
 
     @cached_property
     def suffixes(self) -> frozenset[str]:
-        """Every text a pending cue's cut may keep beyond the stream (see `pending_suffixes`)."""
+        """Every text a pending cue's cut may keep beyond the stream (see `pending`)."""
         return frozenset(suffix for _, suffix in self._pending)
 
     @cached_property
@@ -94,19 +94,16 @@ class CueMatcher:
         ]
 
     def pending(self, text: str, start: int = 0) -> tuple[tuple[str, str], ...]:
-        """Like `pending_suffixes`, with the waiting cue word: (("Now", ""), ("Now", ","))."""
+        """Cue words waiting at the end of `text` for the token that confirms them, each with what the
+        cut would then keep beyond `text`.
+
+        `(("So", ""),)` for "... So" (the next space confirms "So ": the cut keeps the text as it is),
+        `(("Now", ""), ("Now", ","))` for "... Now" when both "Now" and "Now," are cues; empty when no
+        cue waits at the end. The relay starts the receiving model early on these prompts.
+        """
         window = max(start, len(text) - self.max_len - 1)
         found = {(m.group(), suffix): None for pattern, suffix in self._pending if (m := pattern.search(text, window))}
         return tuple(found)
-
-    def pending_suffixes(self, text: str, start: int = 0) -> tuple[str, ...]:
-        """What a cut would keep beyond `text` if its next token confirms a cue, per possible cue.
-
-        `("",)` for "... So" (the next space confirms "So ": the cut keeps the text as it is), `("", ",")`
-        for "... Now" when both "Now" and "Now," are cues; empty when no cue waits at the end. The relay
-        starts the receiving model early on each of these prompts.
-        """
-        return tuple(dict.fromkeys(suffix for _, suffix in self.pending(text, start)))
 
     @cached_property
     def _final(self) -> re.Pattern[str] | None:

@@ -307,12 +307,12 @@ def test_pending_cue_at_the_end_of_text() -> None:
     from relaychat.core.cues import CueMatcher
 
     matcher = CueMatcher.of(["So ", "Now", "Now,", "Thus,"])
-    assert matcher.pending_suffixes("It is 4. So") == ("",)  # a space next confirms "So ": cut after "So"
-    assert matcher.pending_suffixes("It is 4. Now") == ("", ",")  # "Now" or "Now,": cut after either
-    assert matcher.pending_suffixes("It is 4. Thus") == (",",)  # "Thus," only with its comma
-    assert matcher.pending_suffixes("It is 4. Now,") == ()  # already confirmed: a cut, not pending
-    assert matcher.pending_suffixes("We know") == ()  # inside a word
-    assert matcher.pending_suffixes("So we") == ()
+    assert matcher.pending("It is 4. So") == (("So", ""),)  # a space next confirms "So ": cut after "So"
+    assert matcher.pending("It is 4. Now") == (("Now", ""), ("Now", ","))  # "Now" or "Now,": cut after either
+    assert matcher.pending("It is 4. Thus") == (("Thus", ","),)  # "Thus," only with its comma
+    assert matcher.pending("It is 4. Now,") == ()  # already confirmed: a cut, not pending
+    assert matcher.pending("We know") == ()  # inside a word
+    assert matcher.pending("So we") == ()
     assert matcher.suffixes == {"", ","}
 
 
