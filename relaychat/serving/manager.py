@@ -114,6 +114,11 @@ def server_command(server: Server, model_dir: Path, max_model_len: int = 4096) -
         "--enable-prefix-caching",
         "--block-size",
         "32",  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
+        # Sliding-window models (Gemma 3) keep only sparse prefix-cache checkpoints by default: the
+        # blocks a model generated, and a prompt's last full block, were never reused, so every switch
+        # back to Gemma re-read its own last turn. Dense checkpoints; a no-op for full attention.
+        "--prefix-cache-retention-interval",
+        "None",
     ]
 
 
