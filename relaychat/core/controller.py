@@ -106,7 +106,6 @@ class _Warmup:
     writer: Role
     feed_every: int
     early_starts: bool
-    feeds: int = 0
     fed_upto: int = 0
     early_upto: int = 0
 
@@ -180,7 +179,7 @@ class RelayController:
         handoff = "token_ids" if self.profile.shared_tokenizer and self.mode == "relay" else "text"
         self._handoff = handoff
         self._prefill = PrefillAhead(self.backends)
-        self._unreported_feeds = 0
+        self._reported_feeds = 0
         feeding = self.options.prefill_ahead and self.mode == "relay"
         self._feed_every = self.options.feed_every if feeding else 0
         self._early = EarlyStarts(self._clock)
@@ -223,8 +222,8 @@ class RelayController:
             )
             yield emit(StageChanged(t=self._clock(), stage="reasoning"))
             # The small server would otherwise read the whole prompt cold at the first switch.
-            if self._feed_every and self._feed("small", self._prompt("small")):
-                self._unreported_feeds += 1  # counted with the first segment
+            if self._feed_every:
+                self._feed("small", self._prompt("small"))  # counted with the first segment
             async for event in self._reasoning_stage():
                 yield emit(event)
             if not self._in_answer:
@@ -292,8 +291,13 @@ class RelayController:
         """A text prompt gets the server's BOS as the format says; token ids already hold it."""
         return self.profile.spec(role).prompt.add_special_tokens if isinstance(prompt, str) else False
 
-    def _feed(self, role: Role, prompt: str | list[int], urgent: bool = False) -> bool:
-        return self._prefill.feed(role, prompt, self._add_special_tokens(role, prompt), urgent=urgent)
+    def _feed(self, role: Role, prompt: str | list[int], urgent: bool = False, block: int | None = None) -> bool:
+        return self._prefill.feed(role, prompt, self._add_special_tokens(role, prompt), urgent=urgent, block=block)
+
+    def _take_feeds(self) -> int:
+        """Feeds sent since the last segment reported (a text feed goes out once its count is known)."""
+        sent, self._reported_feeds = self._prefill.sent - self._reported_feeds, self._prefill.sent
+        return sent
 
     def _feed_prompt(self, role: Role, tokens: list[Token], text: str) -> str | list[int]:
         """The prompt `role` will get next, up to what the other model has written so far."""
@@ -493,9 +497,7 @@ class RelayController:
             writer=role,
             feed_every=self._feed_every if stage == "reasoning" else 0,
             early_starts=self.options.early_start and self.mode == "relay" and stage == "reasoning",
-            feeds=self._unreported_feeds,
         )
-        self._unreported_feeds = 0
         yield SegmentStarted(
             t=self._clock(), index=index, model=role, stage=stage, trigger=trigger, cue=cue, prompt_tokens=prompt_len
         )
@@ -582,7 +584,7 @@ class RelayController:
             last_token_t=last_t,
             decode_tokens=max(len(tokens) - first_chunk_tokens, 0),
             gap_s=gap,
-            prefill_feeds=warm.feeds,
+            prefill_feeds=self._take_feeds(),
             prefill_cancelled=self._prefill.cancelled - cancelled_before,
             early_start=early is not None,
             early_cancelled=self._early.take_cancelled(),
@@ -591,11 +593,11 @@ class RelayController:
     def _feed_due(self, warm: _Warmup, emitted: int) -> bool:
         """A routine feed is due every `feed_every` tokens: at prompt lengths that are multiples of it.
 
-        With text handoffs the receiver's token count is unknown, so its block boundaries are too: feed
-        every quarter of that (whenever the previous feed is done), and let the server keep whole blocks.
+        With text handoffs the receiver's token count is unknown here: every eighth of that, the feed
+        asks the idle server to count (it tokenizes off its engine) and sends only a new whole block.
         """
         if self._handoff != "token_ids":
-            return emitted - warm.fed_upto >= max(warm.feed_every // 4, 1)
+            return emitted - warm.fed_upto >= max(warm.feed_every // 8, 1)
         done = len(self._prefix_ids[warm.idle]) + len(self._seq.ids)
         return (done + emitted) // warm.feed_every > (done + warm.fed_upto) // warm.feed_every
 
@@ -629,9 +631,8 @@ class RelayController:
                 return  # the early requests are reading the same tokens: a feed would only compete
         if warm.feed_every and emitted > warm.fed_upto and (pending or self._feed_due(warm, emitted)):
             ahead = self._feed_prompt(warm.idle, scanner.tokens[:emitted], scanner.text_of(0, emitted))
-            if self._feed(warm.idle, ahead, urgent=pending):
+            if self._feed(warm.idle, ahead, urgent=pending, block=None if pending else warm.feed_every):
                 warm.fed_upto = emitted
-                warm.feeds += 1
 
     def _record(self, tokens: list[Token], text: str) -> None:
         ids = [t.id for t in tokens if t.id is not None]

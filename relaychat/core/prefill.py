@@ -4,6 +4,12 @@ A switch costs the receiving server a prefill of every token it has not seen. Fe
 tokens in the background (prompt-only requests, fire-and-forget) means that when control returns its
 cache already holds all but the last few tokens, so the switch costs about a cached TTFT.
 
+vLLM caches whole KV blocks only, so a routine feed is cut to the last block boundary it reaches and
+skipped when it would complete no new block: a partial block is recomputed by the next request
+anyway, and a feed that only recomputes it keeps the idle core busy when the real request arrives.
+Text prompts (models with different tokenizers) are tokenized by the idle server first, off its
+engine, so their boundaries are known too.
+
 Rules that keep it from ever slowing the relay down:
 - at most one feed in flight per server; a newer feed waits for the next chance instead of queueing;
 - a feed still running when its server's real turn begins is cancelled (the real request reads the
@@ -21,13 +27,17 @@ from relaychat.backends.base import Backend
 from relaychat.backends.errors import BackendError
 from relaychat.core.events import Role
 
+_UNSETTLED_TOKENS = 2
+
 
 class PrefillAhead:
     def __init__(self, backends: Mapping[Role, Backend]) -> None:
         self._backends = backends
         self._tasks: dict[Role, asyncio.Task[None]] = {}
         self._prompts: dict[Role, str | list[int]] = {}
-        self.sent = 0
+        self._cached: dict[Role, int] = {}  # the longest block-aligned prompt each server was fed
+        self.sent = 0  # prefill requests that went out
+        self.skipped = 0  # routine feeds that would have completed no new block
         self.failed = 0
         self.cancelled = 0  # replaced by a more urgent feed, or dropped before the server's own turn
 
@@ -35,21 +45,36 @@ class PrefillAhead:
         task = self._tasks.get(role)
         return task is not None and not task.done()
 
-    def feed(self, role: Role, prompt: str | list[int], add_special_tokens: bool, urgent: bool = False) -> bool:
+    def feed(
+        self,
+        role: Role,
+        prompt: str | list[int],
+        add_special_tokens: bool,
+        urgent: bool = False,
+        block: int | None = None,
+    ) -> bool:
         """Start a feed unless one is already in flight to that server; True when started.
 
         `urgent` (a cue about to be confirmed) replaces a routine feed still in flight: the new prompt
-        extends it, and it is the exact prompt of the coming turn.
+        extends it, and it is the exact prompt of the coming turn, sent whole. A routine feed with a
+        `block` size is cut to a multiple of it, and dropped if that adds no block.
         """
         if self.busy(role):
             if not urgent:
                 return False
             self._tasks[role].cancel()
             self.cancelled += 1
-        self._tasks[role] = asyncio.create_task(self._run(role, prompt, add_special_tokens))
+        if block and isinstance(prompt, list) and not self._new_block(role, len(prompt), block):
+            self.skipped += 1
+            return False
+        self._tasks[role] = asyncio.create_task(self._run(role, prompt, add_special_tokens, block))
         self._prompts[role] = prompt
-        self.sent += 1
         return True
+
+    def _new_block(self, role: Role, length: int, block: int) -> int | None:
+        """The block-aligned length to feed, if it goes past what `role` was already fed."""
+        aligned = length // block * block
+        return aligned if aligned > self._cached.get(role, 0) else None
 
     def settle(self, role: Role, prompt: str | list[int]) -> bool:
         """Before `role`'s real request: keep a feed that is a prefix of `prompt`, cancel any other.
@@ -77,8 +102,24 @@ class PrefillAhead:
                 await task
         self._tasks.clear()
 
-    async def _run(self, role: Role, prompt: str | list[int], add_special_tokens: bool) -> None:
+    async def _run(self, role: Role, prompt: str | list[int], add_special_tokens: bool, block: int | None) -> None:
+        backend = self._backends[role]
         try:
-            await self._backends[role].prefill(prompt, add_special_tokens=add_special_tokens)
+            if block:
+                if isinstance(prompt, str):
+                    ids = await backend.tokenize(prompt, add_special_tokens=add_special_tokens)
+                    # The last tokens of a text that is still growing may merge differently later.
+                    ids, add_special_tokens = ids[: max(len(ids) - _UNSETTLED_TOKENS, 0)], False
+                else:
+                    ids = prompt
+                aligned = self._new_block(role, len(ids), block)
+                if aligned is None:
+                    self.skipped += 1
+                    return
+                prompt = ids[:aligned]
+            self.sent += 1
+            await backend.prefill(prompt, add_special_tokens=add_special_tokens)
+            if block:  # only once read: a cancelled feed's blocks may be sent again
+                self._cached[role] = len(prompt)
         except BackendError:
             self.failed += 1
