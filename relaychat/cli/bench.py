@@ -119,7 +119,7 @@ async def _bench(
         if warm:
             await warm_up(profile, backends, plan.prompts[0])
         for role, backend in backends.items():
-            floors[role] = await cached_ttft_s(backend) * 1000
+            floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, auto_refresh=False) as bar:

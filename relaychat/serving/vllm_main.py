@@ -18,7 +18,11 @@ slower on this VM (every sleep and wake-up of a virtual CPU added latency), and 
 miss the queue's notification (seen: both processes waiting on each other until vLLM's 5 s recheck),
 so they also recheck every `RELAYCHAT_VLLM_RECHECK_MS` (default 1 ms).
 
-Both patches run at import, not in `main()`: vLLM starts its engine and worker processes with the
+Sampling: without Triton, vLLM sorts the whole vocabulary every step to apply top-k and top-p; after
+top-k only a handful of tokens can survive, so `serving.sampling` ranks just those (26 -> 1.8 ms per
+step for Gemma 3's 262k vocabulary). `RELAYCHAT_VLLM_FAST_TOP_P=0` keeps vLLM's own.
+
+All patches run at import, not in `main()`: vLLM starts its engine and worker processes with the
 "spawn" method, which re-imports this module (as `__mp_main__`) in each child but never calls `main()`.
 """
 
@@ -76,6 +80,10 @@ def _configure() -> None:
     recheck_ms = max(int(_number("RELAYCHAT_VLLM_RECHECK_MS", 1.0)), 1)
     if busy_loop_s < 1:  # 1 s is vLLM's default: nothing to change
         _limit_idle_spin(busy_loop_s, recheck_ms)
+    if _number("RELAYCHAT_VLLM_FAST_TOP_P", 1.0):
+        from relaychat.serving import sampling
+
+        sampling.install()
 
 
 def _number(name: str, default: float) -> float:

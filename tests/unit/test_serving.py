@@ -39,13 +39,15 @@ def test_server_env_binds_the_worker_and_raises_the_stop_cap() -> None:
     assert int(env["VLLM_MAX_STOP_STRINGS"]) >= 250  # the boundary-encoded paper cue set
 
 
-def test_the_launcher_limits_vllms_idle_spin_in_every_process() -> None:
+def test_the_launcher_limits_vllms_idle_spin_and_sorting_in_every_process() -> None:
     # The launcher module configures at import, which is what vLLM's spawned processes do too.
     code = (
         "import relaychat.serving.vllm_main\n"
         "from vllm.distributed.device_communicators import shm_broadcast as s\n"
-        "print(s.SHM_READER_RECHECK_INTERVAL_MS, s.SpinCondition._relaychat_patched)\n"
+        "from vllm.v1.sample.ops import topk_topp_sampler as t\n"
+        "print(s.SHM_READER_RECHECK_INTERVAL_MS, s.SpinCondition._relaychat_patched,\n"
+        "      getattr(t.apply_top_k_top_p_pytorch, '_relaychat_patched', False))\n"
     )
     pytest.importorskip("vllm")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.split()[-2:] == ["1", "True"]
+    assert out.stdout.split()[-3:] == ["1", "True", "True"]
