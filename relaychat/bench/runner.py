@@ -1,9 +1,12 @@
-"""Run scenarios against live servers and measure them, one scenario at a time.
+"""Run scenarios against live servers and measure them, never two at once.
 
-Scenarios run one after another (never overlapping) on the same prompts with the same seeds, so the
-only difference between two scenarios is the scenario. Inside a scenario, `concurrency` sessions run
-at once. Client CPU is `time.process_time()` around the whole scenario (nothing else runs in this
-process meanwhile: progress is reported between runs, not on a timer).
+Every scenario runs the same prompts with the same seeds, so the only difference between two
+scenarios is the scenario. Single-session scenarios are interleaved: each prompt runs under every
+scenario in turn, each run from empty prefix caches, so a slow or fast stretch of a shared machine
+(seen here: 27 -> 22 tok/s within minutes) lands on all of them alike instead of on whichever ran
+then. A concurrent scenario runs as one block, its `concurrency` sessions at once. Client CPU is
+`time.process_time()` around the runs (nothing else runs in this process meanwhile: progress is
+reported between runs, not on a timer).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
@@ -48,6 +51,93 @@ async def read_counters(backends: Mapping[Role, Backend]) -> dict[str, dict[str,
     return counters
 
 
+async def run_scenarios(
+    scenarios: Sequence[Scenario],
+    profile: PairProfile,
+    backends: Mapping[Role, Backend],
+    plan: BenchPlan,
+    on_run: RunDone | None = None,
+    interleave: bool = True,
+) -> list[ScenarioMetrics]:
+    """All scenarios, results in the order given: single-session ones interleaved (see above)."""
+    rounds = [s for s in scenarios if interleave and s.concurrency == 1]
+    results = dict(zip((s.name for s in rounds), await run_interleaved(rounds, profile, backends, plan, on_run)))
+    for scenario in scenarios:
+        if scenario.name not in results:
+            results[scenario.name] = await run_scenario(scenario, profile, backends, plan, on_run)
+    return [results[s.name] for s in scenarios]
+
+
+@dataclass
+class _Tally:
+    """One scenario's runs so far, when its runs are spread over the whole bench."""
+
+    observations: list[RunObservation] = field(default_factory=list)
+    duration_s: float = 0.0
+    cpu_s: float = 0.0
+    cold: bool = True
+    counters: dict[str, dict[str, float]] = field(default_factory=dict)  # summed deltas per role
+
+
+async def run_interleaved(
+    scenarios: Sequence[Scenario],
+    profile: PairProfile,
+    backends: Mapping[Role, Backend],
+    plan: BenchPlan,
+    on_run: RunDone | None = None,
+) -> list[ScenarioMetrics]:
+    """Each prompt under every scenario in turn, each run from empty caches; timed run by run."""
+    tallies = {s.name: _Tally() for s in scenarios}
+    for prompt, repeat in plan.jobs():
+        for scenario in scenarios:
+            tally, used = tallies[scenario.name], _used(scenario, backends)
+            tally.cold = await reset_caches(used) and tally.cold
+            before = await read_counters(used)
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            observation = await _run_one(scenario, _profile_for(scenario, profile), backends, plan, prompt, repeat)
+            tally.duration_s += time.perf_counter() - t0
+            tally.cpu_s += time.process_time() - cpu0
+            after = await read_counters(used)
+            for role in used:
+                summed = tally.counters.setdefault(role, {})
+                for name, value in after[role].items():
+                    summed[name] = summed.get(name, 0.0) + value - before[role].get(name, 0.0)
+            tally.observations.append(observation)
+            if on_run:
+                on_run(scenario, observation)
+    results = []
+    for scenario in scenarios:
+        tally = tallies[scenario.name]
+        servers = {role: ServerDelta.between({}, c) for role, c in tally.counters.items() if c}
+        metrics = aggregate(scenario.name, scenario.mode, scenario.concurrency, list(scenario.variants),
+                            tally.observations, tally.duration_s, tally.cpu_s, servers)
+        results.append(metrics.model_copy(update={"cold_cache": tally.cold}))
+    return results
+
+
+def _profile_for(scenario: Scenario, profile: PairProfile) -> PairProfile:
+    update = scenario.profile_update()
+    return profile.model_copy(update=update) if update else profile
+
+
+def _used(scenario: Scenario, backends: Mapping[Role, Backend]) -> dict[Role, Backend]:
+    roles: list[Role] = ["large", "small"] if scenario.mode == "relay" else [scenario.mode]  # type: ignore[list-item]
+    return {r: backends[r] for r in roles}
+
+
+async def _run_one(
+    scenario: Scenario, profile: PairProfile, backends: Mapping[Role, Backend], plan: BenchPlan, prompt: int, repeat: int
+) -> RunObservation:
+    options = RelayOptions(mode=scenario.mode, max_tokens=plan.max_tokens, seed=plan.seed(prompt, repeat),
+                           **scenario.options())
+    events: list[RelayEvent] = []
+    async with pinned(backends) as chosen:
+        controller = RelayController(profile, chosen, options)
+        async for event in controller.run([{"role": "user", "content": plan.prompts[prompt]}]):
+            events.append(event)
+    return RunObservation.of(events)
+
+
 async def run_scenario(
     scenario: Scenario,
     profile: PairProfile,
@@ -55,27 +145,17 @@ async def run_scenario(
     plan: BenchPlan,
     on_run: RunDone | None = None,
 ) -> ScenarioMetrics:
-    scenario_profile = profile.model_copy(update=scenario.profile_update()) if scenario.profile_update() else profile
-    roles: list[Role] = ["large", "small"] if scenario.mode == "relay" else [scenario.mode]  # type: ignore[list-item]
-    used = {r: backends[r] for r in roles}
+    """One scenario as a block: its `concurrency` sessions share the jobs; caches emptied once."""
+    scenario_profile = _profile_for(scenario, profile)
+    used = _used(scenario, backends)
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
     for job in plan.jobs():
         queue.put_nowait(job)
     observations: list[RunObservation] = []
 
-    async def one(prompt: int, repeat: int) -> RunObservation:
-        options = RelayOptions(mode=scenario.mode, max_tokens=plan.max_tokens, seed=plan.seed(prompt, repeat),
-                               **scenario.options())
-        events: list[RelayEvent] = []
-        async with pinned(backends) as chosen:
-            controller = RelayController(scenario_profile, chosen, options)
-            async for event in controller.run([{"role": "user", "content": plan.prompts[prompt]}]):
-                events.append(event)
-        return RunObservation.of(events)
-
     async def worker() -> None:
         while not queue.empty():
-            observation = await one(*queue.get_nowait())
+            observation = await _run_one(scenario, scenario_profile, backends, plan, *queue.get_nowait())
             observations.append(observation)
             if on_run:
                 on_run(scenario, observation)

@@ -17,7 +17,7 @@ from relaychat.backends.replicas import make_backends
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
 from relaychat.bench.probe import cached_ttft_s
 from relaychat.bench.render import comparison_table, net_overhead_ms_per_switch, switch_efficiency, text_block
-from relaychat.bench.runner import BenchPlan, run_scenario, warm_up
+from relaychat.bench.runner import BenchPlan, run_scenarios, warm_up
 from relaychat.bench.scenarios import VARIANTS, Scenario, ScenarioError, default_scenarios, parse_scenarios
 from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
 from relaychat.cli.run import positive_int
@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--json", type=Path, metavar="FILE", help="where to write the JSON results "
                         "(default: the data dir's bench/ folder)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the short warm-up run")
+    parser.add_argument("--sequential", action="store_true", help="run each scenario as one block (default: "
+                        "single-session scenarios take turns prompt by prompt, each run from empty caches, so "
+                        "a machine that speeds up or slows down during the bench affects all of them alike)")
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_bench)
@@ -92,7 +95,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        results, floors = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, err))
+        results, floors = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err))
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
@@ -110,7 +113,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _bench(
-    profile: PairProfile, scenarios: Sequence[Scenario], plan: BenchPlan, warm: bool, console: Console
+    profile: PairProfile, scenarios: Sequence[Scenario], plan: BenchPlan, warm: bool, interleave: bool, console: Console
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
     backends = make_backends(profile)
     results: list[ScenarioMetrics] = []
@@ -129,10 +132,7 @@ async def _bench(
                 bar.update(task, advance=1, description=f"benchmark: {scenario.name}")
                 bar.refresh()
 
-            for scenario in scenarios:
-                bar.update(task, description=f"benchmark: {scenario.name}")
-                bar.refresh()
-                results.append(await run_scenario(scenario, profile, backends, plan, on_run))
+            results = await run_scenarios(scenarios, profile, backends, plan, on_run, interleave)
     finally:
         for backend in backends.values():
             await backend.aclose()

@@ -7,7 +7,7 @@ import pytest
 from relaychat.backends.scripted import Reply, ScriptedBackend, words
 from relaychat.bench.metrics import RunObservation, ServerDelta
 from relaychat.bench.render import comparison_table, text_block
-from relaychat.bench.runner import BenchPlan, run_scenario
+from relaychat.bench.runner import BenchPlan, run_scenario, run_scenarios
 from relaychat.bench.scenarios import ScenarioError, default_scenarios, parse_scenario, parse_scenarios
 from relaychat.core.profile import load_profile
 
@@ -74,3 +74,37 @@ async def test_single_model_scenarios_have_no_switch_gaps() -> None:
                                  BenchPlan(["2+2?"], repeats=2))
     assert metrics.runs == 2 and metrics.switches == 0 and metrics.switch_gap_ms.n == 0
     assert "Switch gap" not in text_block(metrics)
+
+
+class _CountingBackend(ScriptedBackend):
+    """A scripted server with vLLM-style counters, reset-able like a dev-mode vLLM."""
+
+    resets = 0
+
+    async def metrics(self) -> dict[str, float]:
+        return {"vllm:generation_tokens_total": float(sum(len(r.prompt) for r in self.requests))}
+
+    async def reset_prefix_cache(self) -> bool:
+        self.resets += 1
+        return True
+
+
+async def test_single_session_scenarios_take_turns_prompt_by_prompt() -> None:
+    profile = load_profile("qwen3-1.7b-32b").model_copy(update={"max_tokens": 60, "answer_reserve": 15})
+    large = _CountingBackend("http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}")))
+    order: list[tuple[str, int]] = []
+    scenarios = parse_scenarios("large,large+nocues,relay-x2")
+    small = ScriptedBackend("http://s", name="S", default=Reply(words(" sum is 4. Next")))
+    results = await run_scenarios(
+        scenarios, profile, {"large": large, "small": small}, BenchPlan(["2+2?", "3+3?"]),
+        on_run=lambda s, o: order.append((s.name, len(order))),
+    )
+    assert [m.scenario for m in results] == ["large", "large+nocues", "relay-x2"]
+    # The two single-session scenarios alternate; the concurrent one runs as a block afterwards.
+    assert [name for name, _ in order] == ["large", "large+nocues"] * 2 + ["relay-x2"] * 2
+    assert all(m.runs == 2 for m in results)
+    assert results[0].cold_cache and large.resets >= 4  # every interleaved run starts from empty caches
+    # Counters are summed over a scenario's own runs only: together they account for all traffic once.
+    per_scenario = [m.servers["large"].generation_tokens for m in results]
+    assert all(n > 0 for n in per_scenario)
+    assert sum(per_scenario) == sum(len(r.prompt) for r in large.requests)
