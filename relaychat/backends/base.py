@@ -83,8 +83,13 @@ class Backend(Protocol):
         """The server's own tokenization of `text`."""
         ...
 
-    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
-        """Make the server read `prompt` into its prefix cache (one throw-away token is generated)."""
+    async def prefill(
+        self, prompt: str | list[int], add_special_tokens: bool = True, route: str | None = None
+    ) -> None:
+        """Make the server read `prompt` into its prefix cache (one throw-away token is generated).
+
+        `route`: the text whose continuation these token ids start, for backends that pick a server by
+        prompt (replicas); the others ignore it."""
         ...
 
     async def accepts_stops(self, stops: list[str]) -> bool:

@@ -74,9 +74,10 @@ class ReplicaBackend:
     def _route(self, prompt: str | list[int]) -> int:
         """The replica that served a prefix of this prompt (and remember it), else the least busy."""
         key = prompt if isinstance(prompt, str) else tuple(prompt)
-        for slot, (seen, index) in reversed(self._recent.items()):
-            if len(seen) <= len(key) and key[: len(seen)] == seen:
-                del self._recent[slot]
+        # The ancestor is kept: an early start may send a prompt the generation then does not take (a
+        # cut after "Now," that came after "Now"), and its real continuation must still find the way.
+        for seen, index in reversed(self._recent.values()):
+            if _extends(key, seen):
                 break
         else:
             index = self.choose()
@@ -94,9 +95,11 @@ class ReplicaBackend:
         finally:
             self.open_sessions[index] -= 1
 
-    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+    async def prefill(
+        self, prompt: str | list[int], add_special_tokens: bool = True, route: str | None = None
+    ) -> None:
         """Warm the replica that will serve this prompt's continuation (same affinity as `stream`)."""
-        index = self._route(prompt)
+        index = self._route(route if route is not None else prompt)
         self.open_sessions[index] += 1
         try:
             await self.replicas[index].prefill(prompt, add_special_tokens)
@@ -112,8 +115,8 @@ class ReplicaBackend:
         return all([await replica.accepts_stops(stops) for replica in self.replicas])
 
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        async with self.session() as replica:
-            return await replica.tokenize(text, add_special_tokens)
+        # Any replica tokenizes alike, off its engine: not a session, so routing never counts it as load.
+        return await self.replicas[self.choose()].tokenize(text, add_special_tokens)
 
     async def health(self) -> bool:
         return all([await r.health() for r in self.replicas])
@@ -132,6 +135,12 @@ class ReplicaBackend:
     async def aclose(self) -> None:
         for replica in self.replicas:
             await replica.aclose()
+
+
+def _extends(prompt: str | tuple[int, ...], seen: str | tuple[int, ...]) -> bool:
+    if isinstance(prompt, str):
+        return isinstance(seen, str) and prompt.startswith(seen)
+    return isinstance(seen, tuple) and len(seen) <= len(prompt) and prompt[: len(seen)] == seen
 
 
 def _score(key: str, url: str) -> int:

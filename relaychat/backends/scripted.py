@@ -87,7 +87,9 @@ class ScriptedBackend:
     async def accepts_stops(self, stops: list[str]) -> bool:
         return self.max_stops is None or len(stops) <= self.max_stops
 
-    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+    async def prefill(
+        self, prompt: str | list[int], add_special_tokens: bool = True, route: str | None = None
+    ) -> None:
         self.prefills.append(prompt)  # the server has it from here on, even if it is later aborted
         if self.prefill_delay:
             await asyncio.sleep(self.prefill_delay)

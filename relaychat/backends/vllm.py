@@ -217,7 +217,9 @@ class VLLMBackend:
             raise self._translate(exc) from exc
         return response.status_code == 200
 
-    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
+    async def prefill(
+        self, prompt: str | list[int], add_special_tokens: bool = True, route: str | None = None
+    ) -> None:
         # vLLM wants max_tokens >= 1: one greedy token is the price of a prompt-only request.
         request = CompletionRequest(
             prompt=prompt, max_tokens=1, logprobs=None, temperature=0.0, add_special_tokens=add_special_tokens

@@ -39,8 +39,10 @@ class Recording:
         self.tokenized.append((text, ids))
         return ids
 
-    async def prefill(self, prompt: str | list[int], add_special_tokens: bool = True) -> None:
-        await self.inner.prefill(prompt, add_special_tokens)
+    async def prefill(
+        self, prompt: str | list[int], add_special_tokens: bool = True, route: str | None = None
+    ) -> None:
+        await self.inner.prefill(prompt, add_special_tokens, route)
 
     async def score(self, prompt: str | list[int], top_k: int = 20) -> PromptScores:
         return await self.inner.score(prompt, top_k)

@@ -97,3 +97,13 @@ async def test_without_sessions_a_generations_continuations_follow_its_first_pro
             prompts = [r.prompt for r in replica.requests]  # type: ignore[attr-defined]
             assert all(isinstance(p, str) and p.startswith(prompts[0]) for p in prompts)  # one run each
     assert large_pool.open_sessions == [0, 0] and small_pool.open_sessions == [0, 0]
+
+
+async def test_a_speculative_prompt_the_generation_did_not_take_keeps_its_affinity() -> None:
+    pool = ReplicaBackend(replicas(2))
+    first = pool._route("Q: 2+2? Now")
+    assert pool._route("Q: 2+2? Now,") == first  # an early start betting on a comma
+    async with pool.session(), pool.session():  # the other replica is no busier than this one
+        pool.open_sessions[first] += 5
+        assert pool._route("Q: 2+2? Now we add") == first  # the real continuation: still its replica
+        pool.open_sessions[first] -= 5
