@@ -437,8 +437,7 @@ class RelayController:
             return  # the real turn will report it
         if request is None:
             return
-        if not self._early:
-            self._prefill.settle(role, prompt)
+        self._prefill.drop(role)
         self._early.start(role, self.backends[role], request)
 
     async def _append_marker(self, reason: SegmentEndReason) -> AsyncIterator[RelayEvent]:

@@ -93,6 +93,21 @@ class PrefillAhead:
         self.cancelled += 1
         return True
 
+    def drop(self, role: Role) -> bool:
+        """Cancel a feed in flight to `role`: an early request for its turn is about to go out.
+
+        The early request reads every token the feed would, and the server would batch the two into
+        one step that computes those tokens twice. A feed already inside its step finishes that step
+        anyway (an abort lands between steps), so its blocks stay cached. True when one was cancelled.
+        """
+        task = self._tasks.pop(role, None)
+        self._prompts.pop(role, None)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        self.cancelled += 1
+        return True
+
     async def aclose(self) -> None:
         tasks = [t for t in self._tasks.values() if not t.done()]
         for task in tasks:
@@ -104,6 +119,7 @@ class PrefillAhead:
 
     async def _run(self, role: Role, prompt: str | list[int], add_special_tokens: bool, block: int | None) -> None:
         backend = self._backends[role]
+        route = prompt if isinstance(prompt, str) else None  # replicas pick the server by the text
         try:
             if block:
                 if isinstance(prompt, str):
@@ -118,7 +134,7 @@ class PrefillAhead:
                     return
                 prompt = ids[:aligned]
             self.sent += 1
-            await backend.prefill(prompt, add_special_tokens=add_special_tokens)
+            await backend.prefill(prompt, add_special_tokens=add_special_tokens, route=route)
             if block:  # only once read: a cancelled feed's blocks may be sent again
                 self._cached[role] = len(prompt)
         except BackendError:

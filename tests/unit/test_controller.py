@@ -287,7 +287,7 @@ async def test_no_feeds_in_single_model_mode() -> None:
 async def test_a_cue_waiting_for_its_boundary_warms_the_receiver_with_its_exact_prompt() -> None:
     large, small = pair()
     large.delay = 0.002
-    small.prefill_delay = 0.05  # still prefilling when the real request comes: it is kept, not cancelled
+    small.prefill_delay = 0.3  # still prefilling when the real request comes: it is kept, not cancelled
     large.add("We add the numbers one by one here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
     events = await run(profile(), large, small, feed_every=10_000, early_start=False)  # only anticipation feeds
