@@ -145,6 +145,10 @@ class ScenarioMetrics(BaseModel):
     residual_ms_per_run: float | None = Field(
         None, description="the same excess per run; near 0 for a single model validates the method"
     )
+    own_speed_share: float | None = Field(
+        None, description="(first TTFT + tokens x the servers' own time per token) / wall: the share of the "
+        "runs' time spent at the servers' own speed, whatever speed each core ran at meanwhile",
+    )
     prefill_feeds: int = 0
     cold_cache: bool = Field(False, description="the servers' prefix caches were emptied before the scenario")
     cue_detection: str | None = None
@@ -232,18 +236,20 @@ def _overhead(summaries: list[RunSummary], servers: Mapping[str, ServerDelta]) -
     or fast stretch of the shared VM moves the ideal time with it. Everything the relay adds (look-ahead
     tokens, the next server's prefill, HTTP and client time) is left over; divided by switches.
     """
-    excess = 0.0
+    excess = wall = 0.0
     for s in summaries:
         ideal = s.ttft_s or 0.0
         for role in ("large", "small"):
             stats = s.stats(role)  # type: ignore[arg-type]
             step = servers[role].step_s if role in servers else None
             if stats.tokens and step is None:
-                return {"overhead_ms_per_switch": None, "residual_ms_per_run": None}
+                return {"overhead_ms_per_switch": None, "residual_ms_per_run": None, "own_speed_share": None}
             ideal += max(stats.tokens - (1 if role == _first_role(s) else 0), 0) * (step or 0.0)
         excess += s.wall_s - ideal
+        wall += s.wall_s
     switches = sum(s.switches for s in summaries)
     return {
+        "own_speed_share": (wall - excess) / wall if wall > 0 else None,
         "overhead_ms_per_switch": excess * 1000 / switches if switches else None,
         "residual_ms_per_run": excess * 1000 / len(summaries) if summaries else None,
     }

@@ -16,7 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from relaychat.backends.replicas import make_backends
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
 from relaychat.bench.probe import cached_ttft_s
-from relaychat.bench.render import comparison_table, net_overhead_ms_per_switch, switch_efficiency, text_block
+from relaychat.bench.render import (
+    comparison_table,
+    net_overhead_ms_per_switch,
+    switch_efficiency,
+    switch_efficiency_own_speed,
+    text_block,
+)
 from relaychat.bench.runner import BenchPlan, run_scenarios, warm_up
 from relaychat.bench.scenarios import VARIANTS, Scenario, ScenarioError, default_scenarios, parse_scenarios
 from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
@@ -161,6 +167,7 @@ def _document(
             m.model_dump()
             | {
                 "switch_efficiency": switch_efficiency(m, results),
+                "switch_efficiency_own_speed": switch_efficiency_own_speed(m, results),
                 "net_overhead_ms_per_switch": net_overhead_ms_per_switch(m, results),
             }
             for m in results

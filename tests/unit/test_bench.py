@@ -108,3 +108,30 @@ async def test_single_session_scenarios_take_turns_prompt_by_prompt() -> None:
     per_scenario = [m.servers["large"].generation_tokens for m in results]
     assert all(n > 0 for n in per_scenario)
     assert sum(per_scenario) == sum(len(r.prompt) for r in large.requests)
+
+
+def test_overhead_and_efficiency_use_each_servers_own_speed() -> None:
+    from relaychat.bench.metrics import _overhead
+    from relaychat.bench.render import switch_efficiency_own_speed
+    from relaychat.core.events import ModelStats, RunSummary
+
+    # One server at 40 ms/token: 101 tokens after a 100 ms TTFT take 4.1 s; it took 4.2 s.
+    single = RunSummary(mode="large", profile="p", large=ModelStats(tokens=101), wall_s=4.2, ttft_s=0.1)
+    # The relay: 61 tokens on a 40 ms core (the first one is the TTFT), 40 on a 20 ms core (faster, so
+    # its tok/s flatters the relay): 0.1 + 60 x 0.04 + 40 x 0.02 = 3.3 s of the servers' own time.
+    relay = RunSummary(mode="relay", profile="p", large=ModelStats(tokens=61), small=ModelStats(tokens=40),
+                       switches=3, wall_s=3.6, ttft_s=0.1)
+    servers = {"large": ServerDelta(itl_sum=4.0, itl_count=100), "small": ServerDelta(itl_sum=2.0, itl_count=100)}
+    one = _overhead([single], {"large": servers["large"]})
+    two = _overhead([relay], servers)
+    assert one["residual_ms_per_run"] == pytest.approx(100.0)
+    assert two["residual_ms_per_run"] == pytest.approx(300.0)
+    assert two["overhead_ms_per_switch"] == pytest.approx(100.0)
+    assert two["own_speed_share"] == pytest.approx(3.3 / 3.6)
+
+    class M:
+        def __init__(self, mode: str, share: float | None) -> None:
+            self.mode, self.own_speed_share, self.variants, self.concurrency = mode, share, [], 1
+
+    efficiency = switch_efficiency_own_speed(M("relay", two["own_speed_share"]), [M("large", one["own_speed_share"])])  # type: ignore[arg-type]
+    assert efficiency == pytest.approx((3.3 / 3.6) / (4.1 / 4.2))
