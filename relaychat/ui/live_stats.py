@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from relaychat.core.events import (
+    MIN_DECODE_SPAN_S,
     CueHit,
     ErrorInfo,
     RelayEvent,
@@ -90,7 +91,7 @@ class _RateMeter:
         steps, seconds = self.steps + self.open_tokens, self.seconds
         if self.open_first is not None and self.open_last is not None:
             seconds += self.open_last - self.open_first
-        return steps / seconds if seconds > 0 and steps > 0 else None
+        return steps / seconds if seconds >= MIN_DECODE_SPAN_S and steps > 0 else None
 
 
 def token_count(delta: TokenDelta) -> int:

@@ -135,3 +135,17 @@ async def test_long_reasoning_is_split_into_few_blocks_without_losing_text() -> 
         assert 3 <= len(view.blocks) <= 12  # sealed blocks were merged pairwise
         assert len(view.query("TraceBlock")) == len(view.blocks)
         await asyncio.sleep(0)
+
+
+def test_a_burst_of_tokens_after_a_stall_gives_no_decode_rate() -> None:
+    from relaychat.core.events import ModelStats
+
+    stats = LiveStats()
+    # A server's first request: 3.4 s to the first token, then 8 more held-back tokens within 3 ms.
+    for event in [_segment(0, "large"), _tokens(3.4, 0, "large", 1, 0.5), _tokens(3.403, 0, "large", 8, 0.5)]:
+        stats.add(event)
+    assert stats.decode_tok_s("large") is None
+    stats.add(_tokens(3.8, 0, "large", 4, 0.5))  # then real steps: a rate over a span worth timing
+    assert math.isclose(stats.decode_tok_s("large") or 0, 12 / 0.4)
+    assert ModelStats(decode_steps=8, decode_s=0.003).decode_tok_s is None
+    assert ModelStats(decode_steps=8, decode_s=0.4).decode_tok_s == 20.0
