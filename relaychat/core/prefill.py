@@ -62,8 +62,7 @@ class PrefillAhead:
         if self.busy(role):
             if not urgent:
                 return False
-            self._tasks[role].cancel()
-            self.cancelled += 1
+            self.drop(role)
         if block and isinstance(prompt, list) and not self._new_block(role, len(prompt), block):
             self.skipped += 1
             return False
@@ -83,18 +82,15 @@ class PrefillAhead:
         request in the server's next step, so dropping it would only throw that work away.
         Returns True when a feed was cancelled.
         """
-        task = self._tasks.pop(role, None)
-        fed = self._prompts.pop(role, None)
-        if task is None or task.done():
+        fed = self._prompts.get(role)
+        if fed is not None and self.busy(role) and prompt[: len(fed)] == fed:
+            self._tasks.pop(role)  # left to finish: no longer this turn's business
+            self._prompts.pop(role)
             return False
-        if fed is not None and prompt[: len(fed)] == fed:
-            return False
-        task.cancel()
-        self.cancelled += 1
-        return True
+        return self.drop(role)
 
     def drop(self, role: Role) -> bool:
-        """Cancel a feed in flight to `role`: an early request for its turn is about to go out.
+        """Cancel a feed in flight to `role` (e.g. an early request for its turn is about to go out).
 
         The early request reads every token the feed would, and the server would batch the two into
         one step that computes those tokens twice. A feed already inside its step finishes that step
