@@ -76,7 +76,7 @@ class ReplicaBackend:
         key = prompt if isinstance(prompt, str) else tuple(prompt)
         # The ancestor is kept: an early start may send a prompt the generation then does not take (a
         # cut after "Now," that came after "Now"), and its real continuation must still find the way.
-        for seen, index in reversed(self._recent.values()):
+        for seen, index in reversed(self._recent.values()):  # noqa: B007 (read after the break)
             if _extends(key, seen):
                 break
         else:
@@ -164,7 +164,9 @@ def make_backends(profile: PairProfile) -> dict[Role, Backend]:
 
 
 @asynccontextmanager
-async def pinned(backends: Mapping[Role, Backend], key: str | None = None) -> AsyncIterator[dict[Role, Backend]]:
+async def pinned(
+    backends: Mapping[Role, Backend], key: str | None = None
+) -> AsyncIterator[dict[Role, Backend]]:
     """The backends of one session: each replicated role pinned to one replica for the block."""
     async with AsyncExitStack() as stack:
         chosen: dict[Role, Backend] = {}

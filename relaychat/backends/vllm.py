@@ -120,7 +120,9 @@ class VLLMBackend:
                 f"{self.url} does not serve a model named {self._model!r} (it serves: {names})",
                 url=self.url,
             )
-        self._info = ModelInfo(name=chosen["id"], max_model_len=chosen.get("max_model_len"), root=chosen.get("root"))
+        self._info = ModelInfo(
+            name=chosen["id"], max_model_len=chosen.get("max_model_len"), root=chosen.get("root")
+        )
         return self._info
 
     async def health(self) -> bool:

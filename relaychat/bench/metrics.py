@@ -39,7 +39,9 @@ class RunObservation:
     handoff_ttfts_s: list[float] = field(default_factory=list)  # the next model's TTFT at those handoffs
     handoff_early: list[bool] = field(default_factory=list)  # the next request went out before the cut
     handoff_to: list[str] = field(default_factory=list)  # the receiving model at those handoffs
-    handoff_switch: list[bool] = field(default_factory=list)  # a relay switch (cue, sentence end), not the answer
+    handoff_switch: list[bool] = field(
+        default_factory=list
+    )  # a relay switch (cue, sentence end), not the answer
     segments: int = 0
 
     @classmethod
@@ -146,7 +148,8 @@ class ScenarioMetrics(BaseModel):
         None, description="the same excess per run; near 0 for a single model validates the method"
     )
     own_speed_share: float | None = Field(
-        None, description="(first TTFT + tokens x the servers' own time per token) / wall: the share of the "
+        None,
+        description="(first TTFT + tokens x the servers' own time per token) / wall: the share of the "
         "runs' time spent at the servers' own speed, whatever speed each core ran at meanwhile",
     )
     prefill_feeds: int = 0
@@ -172,12 +175,19 @@ def aggregate(
     summaries = [o.summary for o in ok if o.summary is not None]
     output = sum(s.total_tokens for s in summaries)
     received = output + sum(s.large.discarded_tokens + s.small.discarded_tokens for s in summaries)
-    tpots = [(s.wall_s - s.ttft_s) / (s.total_tokens - 1) for s in summaries if s.ttft_s is not None and s.total_tokens > 1]
+    tpots = [
+        (s.wall_s - s.ttft_s) / (s.total_tokens - 1)
+        for s in summaries
+        if s.ttft_s is not None and s.total_tokens > 1
+    ]
     gaps = [g for o in ok for g in o.handoff_gaps_s]
     next_ttfts = [t for o in ok for t in o.handoff_ttfts_s]
     # An early start's TTFT began before the previous cut, so gap - TTFT says nothing about the client.
     client = [
-        g - t for o in ok for g, t, early in zip(o.handoff_gaps_s, o.handoff_ttfts_s, o.handoff_early) if not early
+        g - t
+        for o in ok
+        for g, t, early in zip(o.handoff_gaps_s, o.handoff_ttfts_s, o.handoff_early, strict=False)
+        if not early
     ]
     large = sum(s.large.tokens for s in summaries)
     return ScenarioMetrics(
@@ -203,13 +213,17 @@ def aggregate(
                 (
                     g
                     for o in ok
-                    for g, to, switch in zip(o.handoff_gaps_s, o.handoff_to, o.handoff_switch)
+                    for g, to, switch in zip(o.handoff_gaps_s, o.handoff_to, o.handoff_switch, strict=False)
                     if to == role and switch
                 ),
                 1000,
             )
             for role in ("large", "small")
-            if any(to == role and switch for o in ok for to, switch in zip(o.handoff_to, o.handoff_switch))
+            if any(
+                to == role and switch
+                for o in ok
+                for to, switch in zip(o.handoff_to, o.handoff_switch, strict=False)
+            )
         },
         switch_next_ttft_ms=Distribution.of(next_ttfts, 1000),
         switch_client_ms=Distribution.of(client, 1000),

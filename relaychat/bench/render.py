@@ -61,7 +61,9 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
             versus = f" (cached TTFT {floor:.1f})" if floor is not None else ""
             lines.append(_line(f"  switches into {role}: median gap (ms)", f"{_num(d.median)}{versus}"))
         if m.early_starts or m.early_cancelled:
-            lines.append(_line("  started early (before the cut) / switches", f"{m.early_starts} / {m.switches}"))
+            lines.append(
+                _line("  started early (before the cut) / switches", f"{m.early_starts} / {m.switches}")
+            )
     lines += [
         _header("Switch overhead (drift-robust: beyond the servers' own time per token)"),
         _line("Overhead per switch (ms)", _num(m.overhead_ms_per_switch, 1)),
@@ -71,7 +73,9 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
         _line("Tokens streamed past a cue (dropped)", m.discarded_after_cues),
         _line("Prefill-ahead feeds", m.prefill_feeds),
         _line("Early starts cancelled (tokens wasted)", f"{m.early_cancelled} ({m.early_wasted_tokens})"),
-        _line("Started from empty prefix caches", "yes" if m.cold_cache else "no (scenarios share cache state)"),
+        _line(
+            "Started from empty prefix caches", "yes" if m.cold_cache else "no (scenarios share cache state)"
+        ),
         _header("Client CPU"),
         _line("Client CPU time (s)", _num(m.client_cpu_s, 3)),
         _line("Client CPU per received token (ms)", _num(m.client_cpu_ms_per_token, 3)),
@@ -80,7 +84,9 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
         lines.append(_header("Server counters (/metrics deltas)"))
         for role, d in m.servers.items():
             rate = _num(d.hit_rate * 100 if d.hit_rate is not None else None, 1)
-            lines.append(_line(f"{role}: prompt tokens / cache hit rate (%)", f"{d.prompt_tokens:.0f} / {rate}"))
+            lines.append(
+                _line(f"{role}: prompt tokens / cache hit rate (%)", f"{d.prompt_tokens:.0f} / {rate}")
+            )
             segments = m.role_segments.get(role, 0)
             per = d.computed_prompt_tokens / segments if segments else None
             lines.append(_line(f"{role}: prefilled tokens per segment", _num(per, 1)))
@@ -91,8 +97,15 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
 
 def _single_model(m: ScenarioMetrics, results: Sequence[ScenarioMetrics]) -> ScenarioMetrics | None:
     """The single-model scenario of the same run (`large`, else `small`) at the same concurrency."""
-    return next((r for mode in ("large", "small") for r in results if r.mode == mode and not r.variants
-                 and r.concurrency == m.concurrency), None)
+    return next(
+        (
+            r
+            for mode in ("large", "small")
+            for r in results
+            if r.mode == mode and not r.variants and r.concurrency == m.concurrency
+        ),
+        None,
+    )
 
 
 def switch_efficiency(m: ScenarioMetrics, results: Sequence[ScenarioMetrics]) -> float | None:
@@ -132,9 +145,25 @@ def net_overhead_ms_per_switch(m: ScenarioMetrics, results: Sequence[ScenarioMet
 
 def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
     table = Table(title="scenarios side by side (medians)", title_justify="left", header_style="bold")
-    columns = ["scenario", "runs", "tok/s", "efficiency (tok/s, own speed)", "latency ms", "TTFT ms", "TPOT ms", "switches/run",
-               "gap ms", "client ms/switch", "overhead ms/switch", "net overhead ms/switch", "early/switch", "dropped/cue", "CPU ms/tok", "large hit %",
-               "small hit %"]
+    columns = [
+        "scenario",
+        "runs",
+        "tok/s",
+        "efficiency (tok/s, own speed)",
+        "latency ms",
+        "TTFT ms",
+        "TPOT ms",
+        "switches/run",
+        "gap ms",
+        "client ms/switch",
+        "overhead ms/switch",
+        "net overhead ms/switch",
+        "early/switch",
+        "dropped/cue",
+        "CPU ms/tok",
+        "large hit %",
+        "small hit %",
+    ]
     for name in columns:
         table.add_column(name, justify="left" if name == "scenario" else "right", no_wrap=True)
     for m in results:

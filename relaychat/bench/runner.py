@@ -61,7 +61,8 @@ async def run_scenarios(
 ) -> list[ScenarioMetrics]:
     """All scenarios, results in the order given: single-session ones interleaved (see above)."""
     rounds = [s for s in scenarios if interleave and s.concurrency == 1]
-    results = dict(zip((s.name for s in rounds), await run_interleaved(rounds, profile, backends, plan, on_run)))
+    outcomes = await run_interleaved(rounds, profile, backends, plan, on_run)
+    results = dict(zip((s.name for s in rounds), outcomes, strict=False))
     for scenario in scenarios:
         if scenario.name not in results:
             results[scenario.name] = await run_scenario(scenario, profile, backends, plan, on_run)
@@ -94,7 +95,9 @@ async def run_interleaved(
             tally.cold = await reset_caches(used) and tally.cold
             before = await read_counters(used)
             cpu0, t0 = time.process_time(), time.perf_counter()
-            observation = await _run_one(scenario, _profile_for(scenario, profile), backends, plan, prompt, repeat)
+            observation = await _run_one(
+                scenario, _profile_for(scenario, profile), backends, plan, prompt, repeat
+            )
             tally.duration_s += time.perf_counter() - t0
             tally.cpu_s += time.process_time() - cpu0
             after = await read_counters(used)
@@ -109,8 +112,16 @@ async def run_interleaved(
     for scenario in scenarios:
         tally = tallies[scenario.name]
         servers = {role: ServerDelta.between({}, c) for role, c in tally.counters.items() if c}
-        metrics = aggregate(scenario.name, scenario.mode, scenario.concurrency, list(scenario.variants),
-                            tally.observations, tally.duration_s, tally.cpu_s, servers)
+        metrics = aggregate(
+            scenario.name,
+            scenario.mode,
+            scenario.concurrency,
+            list(scenario.variants),
+            tally.observations,
+            tally.duration_s,
+            tally.cpu_s,
+            servers,
+        )
         results.append(metrics.model_copy(update={"cold_cache": tally.cold}))
     return results
 
@@ -126,10 +137,16 @@ def _used(scenario: Scenario, backends: Mapping[Role, Backend]) -> dict[Role, Ba
 
 
 async def _run_one(
-    scenario: Scenario, profile: PairProfile, backends: Mapping[Role, Backend], plan: BenchPlan, prompt: int, repeat: int
+    scenario: Scenario,
+    profile: PairProfile,
+    backends: Mapping[Role, Backend],
+    plan: BenchPlan,
+    prompt: int,
+    repeat: int,
 ) -> RunObservation:
-    options = RelayOptions(mode=scenario.mode, max_tokens=plan.max_tokens, seed=plan.seed(prompt, repeat),
-                           **scenario.options())
+    options = RelayOptions(
+        mode=scenario.mode, max_tokens=plan.max_tokens, seed=plan.seed(prompt, repeat), **scenario.options()
+    )
     events: list[RelayEvent] = []
     async with pinned(backends) as chosen:
         controller = RelayController(profile, chosen, options)
@@ -167,8 +184,16 @@ async def run_scenario(
     duration, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     after = await read_counters(used)
     servers = {role: ServerDelta.between(before[role], after[role]) for role in used if after[role]}
-    metrics = aggregate(scenario.name, scenario.mode, scenario.concurrency, list(scenario.variants), observations,
-                        duration, cpu, servers)
+    metrics = aggregate(
+        scenario.name,
+        scenario.mode,
+        scenario.concurrency,
+        list(scenario.variants),
+        observations,
+        duration,
+        cpu,
+        servers,
+    )
     return metrics.model_copy(update={"cold_cache": cold})
 
 

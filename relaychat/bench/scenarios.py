@@ -27,12 +27,24 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "nocues": Variant("relay machinery with an empty cue set: no switch ever fires", options={"cues": ()}),
     "answer-large": Variant("the large model writes the answer", options={"answer_model": "large"}),
-    "prefill": Variant("warm handoffs: feed the idle server while the other writes", options={"prefill_ahead": True}),
-    "noprefill": Variant("no warm handoffs: a switch prefills everything unseen", options={"prefill_ahead": False}),
-    "servercues": Variant("cues as boundary-encoded server stop strings", options={"cue_detection": "server"}),
-    "clientcues": Variant("cues detected by the client on the token stream", options={"cue_detection": "client"}),
-    "early": Variant("send the next model its request while a cut waits for its boundary", options={"early_start": True}),
-    "noearly": Variant("the next model's request goes out after the cut is confirmed", options={"early_start": False}),
+    "prefill": Variant(
+        "warm handoffs: feed the idle server while the other writes", options={"prefill_ahead": True}
+    ),
+    "noprefill": Variant(
+        "no warm handoffs: a switch prefills everything unseen", options={"prefill_ahead": False}
+    ),
+    "servercues": Variant(
+        "cues as boundary-encoded server stop strings", options={"cue_detection": "server"}
+    ),
+    "clientcues": Variant(
+        "cues detected by the client on the token stream", options={"cue_detection": "client"}
+    ),
+    "early": Variant(
+        "send the next model its request while a cut waits for its boundary", options={"early_start": True}
+    ),
+    "noearly": Variant(
+        "the next model's request goes out after the cut is confirmed", options={"early_start": False}
+    ),
 }
 
 
@@ -66,7 +78,9 @@ class ScenarioError(ValueError):
 def parse_scenario(spec: str) -> Scenario:
     match = _SPEC.match(spec.strip())
     if not match:
-        raise ScenarioError(f"bad scenario {spec!r}: write MODE[-xN][+VARIANT], e.g. relay-x4 or relay+nocues")
+        raise ScenarioError(
+            f"bad scenario {spec!r}: write MODE[-xN][+VARIANT], e.g. relay-x4 or relay+nocues"
+        )
     mode, count, tail = match.groups()
     variants = tuple(v for v in tail.split("+") if v)
     unknown = [v for v in variants if v not in VARIANTS]

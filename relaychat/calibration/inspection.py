@@ -119,7 +119,7 @@ def from_calibration(folder: Path, key: str | None, cue_file: Path | None) -> In
     if cue_set is None:
         raise InspectError(f"{folder} has no cues.json yet: pass --cues FILE")
     scored = scores[chosen]
-    spans = [TokenSpan(s, e, m) for s, e, m in zip(scored.starts, scored.ends, scored.margins)]
+    spans = [TokenSpan(s, e, m) for s, e, m in zip(scored.starts, scored.ends, scored.margins, strict=False)]
     record = traces[chosen]
     source = f"margins of the small model {scored.model} on a trace of {record.model} (calibration item)"
     return _view(f"{folder.name} / {chosen}", source, record.reasoning, spans, cue_set, keys)

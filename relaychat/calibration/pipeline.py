@@ -111,8 +111,8 @@ def _check_models(
         other = found - {now}
         if other:
             raise StateError(
-                f"the saved {role}-model work was made with {', '.join(sorted(other))}, but the {role} server "
-                f"now serves {now}; use another --out directory"
+                f"the saved {role}-model work was made with {', '.join(sorted(other))}, "
+                f"but the {role} server now serves {now}; use another --out directory"
             )
 
 

@@ -33,7 +33,7 @@ def plot_cue_margins(cue_set: dict[str, Any], path: Path) -> Path:
     colours = ["tab:green" if stats[c]["selected"] else "tab:gray" for c in order]
     ax.errorbar(means, ys, xerr=errors, fmt="none", ecolor="black", elinewidth=0.8, capsize=2, zorder=1)
     ax.scatter(means, ys, c=colours, zorder=2, s=22)
-    for y, cue in zip(ys, order):
+    for y, cue in zip(ys, order, strict=False):
         bar = stats[cue]["bar"]
         if bar is not None:
             ax.plot([bar, bar], [y - 0.35, y + 0.35], color="tab:red", linewidth=0.8, zorder=1)

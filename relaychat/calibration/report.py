@@ -25,13 +25,19 @@ def render_markdown(cue_set: dict[str, Any], plot: str | None = None) -> str:
     lines = [
         f"# Cue calibration: {cue_set['name']}",
         "",
-        f"- pair: large `{pair.get('large')}`, small `{pair.get('small')}` (profile `{pair.get('profile')}`)",
         (
-            f"- dataset: `{dataset.get('name')}`, {dataset.get('problems')} problems x {dataset.get('samples')} "
-            f"samples, traces of at most {cue_set.get('max_tokens')} tokens, seed {cue_set.get('seed')}, "
-            f"top-k {cue_set.get('k')}"
+            f"- pair: large `{pair.get('large')}`, small `{pair.get('small')}` "
+            f"(profile `{pair.get('profile')}`)"
         ),
-        f"- scored tokens: {g['tokens']} in {g['traces']} traces; **global mean margin {_num(g['mean_margin'])}**",
+        (
+            f"- dataset: `{dataset.get('name')}`, {dataset.get('problems')} problems "
+            f"x {dataset.get('samples')} samples, traces of at most {cue_set.get('max_tokens')} tokens, "
+            f"seed {cue_set.get('seed')}, top-k {cue_set.get('k')}"
+        ),
+        (
+            f"- scored tokens: {g['tokens']} in {g['traces']} traces; "
+            f"**global mean margin {_num(g['mean_margin'])}**"
+        ),
         f"- rule: {rule['description']} (standard error: {rule['standard_error']}"
         + (f", {rule['bootstrap_rounds']} bootstrap rounds" if rule.get("bootstrap_rounds") else "")
         + f"; at least {rule['min_occurrences']} occurrences)",
@@ -41,21 +47,22 @@ def render_markdown(cue_set: dict[str, Any], plot: str | None = None) -> str:
     if timing:
         lines.append(
             f"- time: {_num(timing.get('wall_s'), 1)} s this session; "
-            f"trace generation {_num(timing.get('trace_s'), 1)} s, scoring {_num(timing.get('score_s'), 1)} s "
-            "summed over items"
+            f"trace generation {_num(timing.get('trace_s'), 1)} s, "
+            f"scoring {_num(timing.get('score_s'), 1)} s summed over items"
         )
     if plot:
         lines += ["", f"![cue margins]({plot})"]
     lines += [
         "",
         (
-            "Mean = mean over occurrences of each occurrence's mean post-cue margin (token mean: the paper's "
-            "pooled score). SE = the standard error the rule used; bar = what the mean had to reach "
-            f"(global mean {_num(g['mean_margin'])} + the rule's term); token SE = the reference's pooled-token "
-            "SE, shown for comparison only."
+            "Mean = mean over occurrences of each occurrence's mean post-cue margin (token mean: the "
+            "paper's pooled score). SE = the standard error the rule used; bar = what the mean had to "
+            f"reach (global mean {_num(g['mean_margin'])} + the rule's term); token SE = the reference's "
+            "pooled-token SE, shown for comparison only."
         ),
         "",
-        "| cue | kept | occurrences | traces | tokens | mean | SE | bar | mean - global | token mean | token SE | why |",
+        "| cue | kept | occurrences | traces | tokens | mean | SE | bar | mean - global "
+        "| token mean | token SE | why |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     order = sorted(stats.items(), key=lambda kv: (kv[1]["mean"] is None, -(kv[1]["mean"] or 0.0)))
@@ -66,9 +73,9 @@ def render_markdown(cue_set: dict[str, Any], plot: str | None = None) -> str:
             s["mean"] - g["mean_margin"] if s["mean"] is not None and g["mean_margin"] is not None else None
         )
         lines.append(
-            f"| {_cue(cue)} | {'yes' if s['selected'] else 'no'} | {s['occurrences']} | {s['traces']} | {s['tokens']} | "
-            f"{_num(s['mean'])} | {_num(s['se'])} | {_num(s['bar'])} | {_num(delta)} | {_num(s['token_mean'])} | "
-            f"{_num(s['se_token'])} | {s['reason']} |"
+            f"| {_cue(cue)} | {'yes' if s['selected'] else 'no'} | {s['occurrences']} | {s['traces']} "
+            f"| {s['tokens']} | {_num(s['mean'])} | {_num(s['se'])} | {_num(s['bar'])} | {_num(delta)} "
+            f"| {_num(s['token_mean'])} | {_num(s['se_token'])} | {s['reason']} |"
         )
     absent = [c for c, s in stats.items() if not s["occurrences"]]
     if absent:

@@ -55,24 +55,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         epilog="example: relaychat bench --profile cpu-demo --prompts 4 --max-tokens 200 "
         "--scenarios large,small,relay,relay-x4",
     )
-    parser.add_argument("--scenarios", metavar="LIST", help="comma-separated scenarios (default: large, small, "
-                        "relay and relay-xN with N = --concurrency)")
-    parser.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
-                        help="sessions of the default concurrent scenario (default: 4)")
-    parser.add_argument("--prompts", type=positive_int, default=4, metavar="N", help="prompts per scenario (default 4)")
-    parser.add_argument("--repeats", type=positive_int, default=1, metavar="R", help="runs per prompt (default 1)")
-    parser.add_argument("--dataset", metavar="NAME|FILE", help="take the prompts from a dataset (default: a few "
-                        "built-in arithmetic questions)")
+    parser.add_argument(
+        "--scenarios",
+        metavar="LIST",
+        help="comma-separated scenarios (default: large, small, relay and relay-xN with N = --concurrency)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=4,
+        metavar="N",
+        help="sessions of the default concurrent scenario (default: 4)",
+    )
+    parser.add_argument(
+        "--prompts", type=positive_int, default=4, metavar="N", help="prompts per scenario (default 4)"
+    )
+    parser.add_argument(
+        "--repeats", type=positive_int, default=1, metavar="R", help="runs per prompt (default 1)"
+    )
+    parser.add_argument(
+        "--dataset",
+        metavar="NAME|FILE",
+        help="take the prompts from a dataset (default: a few built-in arithmetic questions)",
+    )
     parser.add_argument("--data", metavar="DIR", help="data dir for a named dataset")
-    parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget per run "
-                        "(default: the profile's)")
+    parser.add_argument(
+        "--max-tokens", type=positive_int, metavar="N", help="token budget per run (default: the profile's)"
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="base seed (default 0)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="where to write the JSON results "
-                        "(default: the data dir's bench/ folder)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="where to write the JSON results (default: the data dir's bench/ folder)",
+    )
     parser.add_argument("--no-warmup", action="store_true", help="skip the short warm-up run")
-    parser.add_argument("--sequential", action="store_true", help="run each scenario as one block (default: "
-                        "single-session scenarios take turns prompt by prompt, each run from empty caches, so "
-                        "a machine that speeds up or slows down during the bench affects all of them alike)")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run each scenario as one block (default: "
+        "single-session scenarios take turns prompt by prompt, each run from empty caches, so "
+        "a machine that speeds up or slows down during the bench affects all of them alike)",
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_bench)
@@ -84,7 +108,9 @@ def load_prompts(args: argparse.Namespace, settings: Settings) -> list[str]:
             raise UserError(f"only {len(BUILTIN_PROMPTS)} built-in prompts; use --dataset for more")
         return BUILTIN_PROMPTS[: args.prompts]
     try:
-        return [p.question for p in load_dataset(args.dataset, args.data or settings.data, limit=args.prompts)]
+        return [
+            p.question for p in load_dataset(args.dataset, args.data or settings.data, limit=args.prompts)
+        ]
     except DatasetError as exc:
         raise UserError(str(exc)) from exc
 
@@ -101,7 +127,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        results, floors = asyncio.run(_bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err))
+        results, floors = asyncio.run(
+            _bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err)
+        )
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
@@ -119,7 +147,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _bench(
-    profile: PairProfile, scenarios: Sequence[Scenario], plan: BenchPlan, warm: bool, interleave: bool, console: Console
+    profile: PairProfile,
+    scenarios: Sequence[Scenario],
+    plan: BenchPlan,
+    warm: bool,
+    interleave: bool,
+    console: Console,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
     backends = make_backends(profile)
     results: list[ScenarioMetrics] = []
@@ -130,8 +163,14 @@ async def _bench(
         for role, backend in backends.items():
             floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, auto_refresh=False) as bar:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            auto_refresh=False,
+        ) as bar:
             task = bar.add_task("benchmark", total=len(scenarios) * len(plan.jobs()))
 
             def on_run(scenario: Scenario, observation: RunObservation) -> None:

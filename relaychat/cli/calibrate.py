@@ -103,7 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--se",
         choices=SE_METHODS,
         default="segment",
-        help="standard error over segments (default), a cluster bootstrap over traces, or pooled tokens (the reference's weak bar)",
+        help="standard error over segments (default), a cluster bootstrap over traces, "
+        "or pooled tokens (the reference's weak bar)",
     )
     sel.add_argument(
         "--bootstrap-rounds",

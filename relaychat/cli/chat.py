@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "  relaychat chat --replay TRACE.jsonl --speed 8",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--mode", choices=["relay", "large", "small"], help="relay (default) or one model alone")
+    parser.add_argument(
+        "--mode", choices=["relay", "large", "small"], help="relay (default) or one model alone"
+    )
     parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget per answer")
     parser.add_argument("--seed", type=int, help="sampling seed (default: the profile's)")
     parser.add_argument("--theme", metavar="NAME", help="relay-dark, relay-light, relay-colorblind, or yours")

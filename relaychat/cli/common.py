@@ -63,7 +63,9 @@ def resolve_profile(args: argparse.Namespace, settings: Settings) -> PairProfile
     cue_file = getattr(args, "cues", None) or settings.cues_file or profile.cue_file
     if cue_file:
         try:
-            profile = profile.model_copy(update={"cues": load_cue_set(cue_file).cues, "cue_file": str(cue_file)})
+            profile = profile.model_copy(
+                update={"cues": load_cue_set(cue_file).cues, "cue_file": str(cue_file)}
+            )
         except CueSetError as exc:
             raise UserError(str(exc)) from exc
     return profile
@@ -109,5 +111,3 @@ def servers_up(
                 yield
         except ServeError as exc:
             raise UserError(str(exc)) from exc
-
-

@@ -61,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     diff = commands.add_parser(
         "diff",
         help="compare two cue sets",
-        description="Cues only in A, only in B and in both, how the two were made (pair, dataset, rule, ...), "
-        "and each differing cue's statistics in both when the files carry them.",
+        description="Cues only in A, only in B and in both, how the two were made "
+        "(pair, dataset, rule, ...), and each differing cue's statistics in both when the files carry them.",
     )
     diff.add_argument("a", type=Path, metavar="A", help="cue-set file (JSON/TOML)")
     diff.add_argument("b", type=Path, metavar="B", help="cue-set file (JSON/TOML)")

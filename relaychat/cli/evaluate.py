@@ -47,23 +47,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         epilog="example: relaychat eval --dataset amc23 --limit 5 --samples 1 --modes large,small,relay "
         "--max-tokens 200 --concurrency 2",
     )
-    parser.add_argument("--dataset", required=True, metavar="NAME|FILE",
-                        help="aime25, amc23, math500, gpqa (your own copy), or a .jsonl/.csv file")
-    parser.add_argument("--data", metavar="DIR", help="folder holding aime25.jsonl etc. (default: RELAYCHAT_DATA, "
-                        "settings `data`, else ../shared/data)")
-    parser.add_argument("--modes", default="large,small,relay", metavar="LIST",
-                        help="comma-separated modes among large, small, relay (default: all three)")
-    parser.add_argument("--samples", type=positive_int, default=1, metavar="K", help="samples per problem and mode")
-    parser.add_argument("--concurrency", type=positive_int, default=2, metavar="N", help="samples in flight at once")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        metavar="NAME|FILE",
+        help="aime25, amc23, math500, gpqa (your own copy), or a .jsonl/.csv file",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder holding aime25.jsonl etc. (default: RELAYCHAT_DATA, "
+        "settings `data`, else ../shared/data)",
+    )
+    parser.add_argument(
+        "--modes",
+        default="large,small,relay",
+        metavar="LIST",
+        help="comma-separated modes among large, small, relay (default: all three)",
+    )
+    parser.add_argument(
+        "--samples", type=positive_int, default=1, metavar="K", help="samples per problem and mode"
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=2, metavar="N", help="samples in flight at once"
+    )
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N problems")
-    parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget per sample "
-                        "(default: the profile's)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="base seed; each (problem, sample) "
-                        "derives its own, shared by all modes (default: 0)")
-    parser.add_argument("--retries", type=int, default=2, metavar="N", help="extra attempts for a failed sample")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: under the data dir, named "
-                        "after dataset, profile, budget and seed)")
-    parser.add_argument("--report-only", action="store_true", help="rebuild the report from saved samples; run nothing")
+    parser.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        metavar="N",
+        help="token budget per sample (default: the profile's)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="S",
+        help="base seed; each (problem, sample) derives its own, shared by all modes (default: 0)",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=2, metavar="N", help="extra attempts for a failed sample"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run folder (default: under the data dir, named after dataset, profile, budget and seed)",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="rebuild the report from saved samples; run nothing"
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_eval)
@@ -86,10 +119,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from exc
     if args.max_tokens is not None and args.max_tokens < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
-    plan = EvalPlan(problems, modes, args.samples, args.max_tokens, args.seed, args.concurrency, max(args.retries, 0))
+    plan = EvalPlan(
+        problems, modes, args.samples, args.max_tokens, args.seed, args.concurrency, max(args.retries, 0)
+    )
     store = ResultStore(args.out or default_out_dir(data_dir(), args.dataset, profile, plan))
     if args.report_only and not store.samples_path.is_file():
-        raise UserError(f"no saved samples in {store.folder}: run without --report-only first (or pass --out)")
+        raise UserError(
+            f"no saved samples in {store.folder}: run without --report-only first (or pass --out)"
+        )
     try:
         store.prepare(manifest_for(profile, args.dataset, plan))
     except ManifestMismatch as exc:
@@ -99,15 +136,19 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     runner = EvalRunner(profile, make_backends(profile), plan, store, grader)
     pending = runner.pending()
     total = len(plan.keys())
-    err.print(f"{len(problems)} problems x {len(modes)} modes x {args.samples} samples: "
-              f"{total - len(pending)} done, {len(pending)} to run -> {store.folder}")
+    err.print(
+        f"{len(problems)} problems x {len(modes)} modes x {args.samples} samples: "
+        f"{total - len(pending)} done, {len(pending)} to run -> {store.folder}"
+    )
     try:
         if pending and not args.report_only:
             with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
                 asyncio.run(_run_with_progress(runner, len(pending), err))
     except KeyboardInterrupt:
         done = sum(1 for r in store.load().values() if r.status == "ok")
-        err.print(f"[yellow]interrupted[/]: {done} samples saved in {store.folder}; run the same command to resume")
+        err.print(
+            f"[yellow]interrupted[/]: {done} samples saved in {store.folder}; run the same command to resume"
+        )
         return 130
     finally:
         grader.close()
@@ -119,7 +160,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     failed = sum(m.failed for m in report.modes)
     missing = sum(m.planned - m.scored - m.failed for m in report.modes)
     if failed:
-        err.print(f"[yellow]{failed} samples failed[/] (see `error` in {store.samples_path}); rerun to retry them")
+        err.print(
+            f"[yellow]{failed} samples failed[/] (see `error` in {store.samples_path}); rerun to retry them"
+        )
     if missing and args.report_only:
         err.print(f"{missing} planned samples have not been run yet")
     err.print(f"[dim]report: {store.folder / 'report.md'}, {store.folder / 'report.json'}[/]")
@@ -166,7 +209,9 @@ def write_report(store: ResultStore, plan: EvalPlan, profile: PairProfile, datas
         "small_model": profile.small.display_name,
     }
     report = build_report(store.load(), plan.keys(), meta)
-    (store.folder / "report.json").write_text(json.dumps(report.model_dump(), indent=2) + "\n", encoding="utf-8")
+    (store.folder / "report.json").write_text(
+        json.dumps(report.model_dump(), indent=2) + "\n", encoding="utf-8"
+    )
     (store.folder / "report.md").write_text(markdown(report), encoding="utf-8")
     plot_accuracy_latency(report, store.folder / "accuracy_latency.png")
     return report

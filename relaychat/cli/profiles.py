@@ -29,7 +29,12 @@ def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
     table = Table("profile", "large", "small", "cues", "description")
     for name in builtin_names():
         p = load_profile(name)
-        table.add_row(name, f"{p.large.display_name}\n{p.large.url}", f"{p.small.display_name}\n{p.small.url}",
-                      str(len(p.cues)), p.description)
+        table.add_row(
+            name,
+            f"{p.large.display_name}\n{p.large.url}",
+            f"{p.small.display_name}\n{p.small.url}",
+            str(len(p.cues)),
+            p.description,
+        )
     console.print(table)
     return 0

@@ -32,18 +32,29 @@ def summary_table(summary: RunSummary) -> Table:
         table.add_row(label, get(summary.large), get(summary.small))
     share = summary.large_share
     gaps = summary.switch_gaps_s
-    cues = ", ".join(f"{c.strip() or repr(c)}×{n}" for c, n in sorted(summary.cue_hits.items(), key=lambda kv: -kv[1]))
+    cues = ", ".join(
+        f"{c.strip() or repr(c)}×{n}" for c, n in sorted(summary.cue_hits.items(), key=lambda kv: -kv[1])
+    )
     extra = Table.grid(padding=(0, 2))
     extra.add_row("large-model share", _fmt(share * 100 if share is not None else None, " %", 1))
     extra.add_row("switches", str(summary.switches))
     extra.add_row("cue hits", cues or "-")
-    extra.add_row("switch gap (median / mean)", f"{_fmt(median(gaps) * 1000 if gaps else None, ' ms', 0)} / "
-                  f"{_fmt(mean(gaps) * 1000 if gaps else None, ' ms', 0)}")
+    extra.add_row(
+        "switch gap (median / mean)",
+        f"{_fmt(median(gaps) * 1000 if gaps else None, ' ms', 0)} / "
+        f"{_fmt(mean(gaps) * 1000 if gaps else None, ' ms', 0)}",
+    )
     if summary.mode == "relay":
         extra.add_row("cue detection", summary.cue_detection)
-        extra.add_row("warm handoffs", f"{summary.prefill_feeds} feeds, {summary.early_starts} of {summary.switches} "
-                      f"switches started early ({summary.early_cancelled} early requests cancelled)")
-    extra.add_row("wall time / TTFT", f"{summary.wall_s:.2f} s / {_fmt(summary.ttft_s * 1000 if summary.ttft_s else None, ' ms', 0)}")
+        extra.add_row(
+            "warm handoffs",
+            f"{summary.prefill_feeds} feeds, {summary.early_starts} of {summary.switches} "
+            f"switches started early ({summary.early_cancelled} early requests cancelled)",
+        )
+    extra.add_row(
+        "wall time / TTFT",
+        f"{summary.wall_s:.2f} s / {_fmt(summary.ttft_s * 1000 if summary.ttft_s else None, ' ms', 0)}",
+    )
     extra.add_row("reasoning ended by", summary.reasoning_ended_by)
     outer = Table.grid()
     outer.add_row(table)

@@ -45,19 +45,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         epilog='example: relaychat run --max-tokens 300 "What is 12% of 250?"',
     )
     parser.add_argument("question", nargs="?", help="the question; '-' or nothing reads standard input")
-    parser.add_argument("--mode", choices=["relay", "large", "small"], help="relay (default) or one model alone")
-    parser.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget, reasoning + answer")
-    parser.add_argument("--answer-model", choices=["large", "small"], help="who writes the answer (default: small)")
+    parser.add_argument(
+        "--mode", choices=["relay", "large", "small"], help="relay (default) or one model alone"
+    )
+    parser.add_argument(
+        "--max-tokens", type=positive_int, metavar="N", help="token budget, reasoning + answer"
+    )
+    parser.add_argument(
+        "--answer-model", choices=["large", "small"], help="who writes the answer (default: small)"
+    )
     parser.add_argument("--seed", type=int, help="sampling seed (default: the profile's)")
-    parser.add_argument("--cue-detection", choices=["auto", "client", "server"],
-                        help="where cues are found: server stop strings when accepted (auto, default), the "
-                             "client's matcher, or the server only")
-    parser.add_argument("--no-prefill-ahead", action="store_true",
-                        help="do not feed the idle server while the other model writes")
-    parser.add_argument("--no-early-start", action="store_true",
-                        help="send the next model its request only once a cut is confirmed")
+    parser.add_argument(
+        "--cue-detection",
+        choices=["auto", "client", "server"],
+        help="where cues are found: server stop strings when accepted (auto, default), the "
+        "client's matcher, or the server only",
+    )
+    parser.add_argument(
+        "--no-prefill-ahead",
+        action="store_true",
+        help="do not feed the idle server while the other model writes",
+    )
+    parser.add_argument(
+        "--no-early-start",
+        action="store_true",
+        help="send the next model its request only once a cut is confirmed",
+    )
     parser.add_argument("--json", action="store_true", help="write one JSON event per line to stdout")
-    parser.add_argument("--trace", type=Path, metavar="FILE", help="where to save the trace (default: data dir)")
+    parser.add_argument(
+        "--trace", type=Path, metavar="FILE", help="where to save the trace (default: data dir)"
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_run)
@@ -102,7 +119,9 @@ async def _run(profile, options: RelayOptions, question: str, args: argparse.Nam
     final: RelayEvent | None = None
     trace_path: Path | None = None
     try:
-        async for event, trace_path in recorded(controller.run([{"role": "user", "content": question}]), path=args.trace):
+        async for event, trace_path in recorded(  # noqa: B007 (the path is read after the loop)
+            controller.run([{"role": "user", "content": question}]), path=args.trace
+        ):
             if args.json:
                 sys.stdout.write(event.model_dump_json() + "\n")
                 sys.stdout.flush()
@@ -131,8 +150,11 @@ def _show(out: Console, event: RelayEvent) -> None:
     if isinstance(event, RunStarted):
         out.print(
             Text.assemble(
-                ("large ", LARGE_STYLE), (event.large_model or "-", "bold"), "   ",
-                ("small ", SMALL_STYLE), (event.small_model or "-", "bold"),
+                ("large ", LARGE_STYLE),
+                (event.large_model or "-", "bold"),
+                "   ",
+                ("small ", SMALL_STYLE),
+                (event.small_model or "-", "bold"),
                 f"   mode {event.mode}, budget {event.max_tokens} tokens",
             )
         )

@@ -291,8 +291,12 @@ class RelayController:
         """A text prompt gets the server's BOS as the format says; token ids already hold it."""
         return self.profile.spec(role).prompt.add_special_tokens if isinstance(prompt, str) else False
 
-    def _feed(self, role: Role, prompt: str | list[int], urgent: bool = False, block: int | None = None) -> bool:
-        return self._prefill.feed(role, prompt, self._add_special_tokens(role, prompt), urgent=urgent, block=block)
+    def _feed(
+        self, role: Role, prompt: str | list[int], urgent: bool = False, block: int | None = None
+    ) -> bool:
+        return self._prefill.feed(
+            role, prompt, self._add_special_tokens(role, prompt), urgent=urgent, block=block
+        )
 
     def _take_feeds(self) -> int:
         """Feeds sent since the last segment reported (a text feed goes out once its count is known)."""
@@ -324,7 +328,9 @@ class RelayController:
                 return
             detect, limit, min_tokens = self._turn(active, self._seq.tokens)
             outcome = _SegmentOutcome(reason="eos", kept=0)
-            async for event in self._segment(active, "reasoning", trigger, cue, limit, min_tokens, detect, outcome):
+            async for event in self._segment(
+                active, "reasoning", trigger, cue, limit, min_tokens, detect, outcome
+            ):
                 yield event
             if outcome.stage_changed_in_stream:
                 self._in_answer = True
@@ -335,7 +341,9 @@ class RelayController:
             if outcome.reason == "server_stop" and outcome.kept > 0:
                 trigger, cue = "resume", None
                 continue  # same model, new request: nothing was handed over
-            if outcome.reason in ("eos", "reasoning_budget", "length") or (outcome.kept == 0 and detect == "cue"):
+            if outcome.reason in ("eos", "reasoning_budget", "length") or (
+                outcome.kept == 0 and detect == "cue"
+            ):
                 reason = "reasoning_budget" if outcome.reason == "length" else outcome.reason
                 async for event in self._append_marker(reason):
                     yield event
@@ -343,7 +351,9 @@ class RelayController:
             if self.mode != "relay":
                 continue  # a single-model stream ended without a cut: keep writing
             other: Role = "small" if active == "large" else "large"
-            yield Switch(t=self._clock(), from_model=active, to_model=other, reason=outcome.reason, cue=outcome.cue)
+            yield Switch(
+                t=self._clock(), from_model=active, to_model=other, reason=outcome.reason, cue=outcome.cue
+            )
             trigger = "cue" if outcome.reason == "cue" else outcome.reason  # type: ignore[assignment]
             cue = outcome.cue
             active = other
@@ -498,7 +508,13 @@ class RelayController:
             early_starts=self.options.early_start and self.mode == "relay" and stage == "reasoning",
         )
         yield SegmentStarted(
-            t=self._clock(), index=index, model=role, stage=stage, trigger=trigger, cue=cue, prompt_tokens=prompt_len
+            t=self._clock(),
+            index=index,
+            model=role,
+            stage=stage,
+            trigger=trigger,
+            cue=cue,
+            prompt_tokens=prompt_len,
         )
         sent = early.sent_t if early is not None else self._clock()
         single = detect == "none"
@@ -522,7 +538,11 @@ class RelayController:
         first_chunk_tokens = 0
         end = StreamEnd()
         try:
-            source = early.items() if early is not None else timed(self.backends[role].stream(request), self._clock)
+            source = (
+                early.items()
+                if early is not None
+                else timed(self.backends[role].stream(request), self._clock)
+            )
             async with aclosing(source) as stream:
                 async for arrived, item in stream:
                     if isinstance(item, StreamEnd):
@@ -547,7 +567,9 @@ class RelayController:
                         self._record(tokens[:answer_from], scanner.text_of(0, answer_from))
                         yield StageChanged(t=self._clock(), stage="answer")
                     if upto > emitted:
-                        yield self._delta(role, index, "answer" if answer_from is not None else stage, tokens[emitted:upto])
+                        yield self._delta(
+                            role, index, "answer" if answer_from is not None else stage, tokens[emitted:upto]
+                        )
                         emitted = upto
                     if cut is not None:
                         break
@@ -561,7 +583,9 @@ class RelayController:
         answer_from = scanner.answer_from
         self._record(tokens[answer_from or 0 : kept], scanner.text_of(answer_from or 0, kept))
         cut = scanner.cut
-        reason = cut.reason if cut is not None else self._end_reason(end, stage, in_answer=answer_from is not None)
+        reason = (
+            cut.reason if cut is not None else self._end_reason(end, stage, in_answer=answer_from is not None)
+        )
         if cut is not None and cut.cue is not None:
             self._learn_cue_ending(role, cut.cue)
             yield CueHit(t=self._clock(), cue=cut.cue, segment=index, offset=cut.cue_offset or 0)
@@ -624,7 +648,9 @@ class RelayController:
                 for suffix in self._likely_suffixes(warm.writer, pending_cuts):
                     prompt = self._with_suffix(ahead, suffix)
                     if prompt is not None:
-                        self._start_early(warm.idle, prompt, self._seq.tokens + emitted + (1 if suffix else 0))
+                        self._start_early(
+                            warm.idle, prompt, self._seq.tokens + emitted + (1 if suffix else 0)
+                        )
                 warm.early_upto = emitted
             if self._early:
                 return  # the early requests are reading the same tokens: a feed would only compete
@@ -649,4 +675,3 @@ class RelayController:
                 margin_from_logprobs(t.top_logprobs.values()) if t.top_logprobs else None for t in tokens
             ],
         )
-

@@ -89,7 +89,12 @@ class CueMatcher:
                 if word != core:
                     waiting[(word, suffix)] = None
         return [
-            (re.compile((rf"(?<![{WORD_CHARS}])" if is_word_char(word[0]) else "") + re.escape(word) + "$"), suffix)
+            (
+                re.compile(
+                    (rf"(?<![{WORD_CHARS}])" if is_word_char(word[0]) else "") + re.escape(word) + "$"
+                ),
+                suffix,
+            )
             for word, suffix in waiting
         ]
 
@@ -102,7 +107,11 @@ class CueMatcher:
         cue waits at the end. The relay starts the receiving model early on these prompts.
         """
         window = max(start, len(text) - self.max_len - 1)
-        found = {(m.group(), suffix): None for pattern, suffix in self._pending if (m := pattern.search(text, window))}
+        found = {
+            (m.group(), suffix): None
+            for pattern, suffix in self._pending
+            if (m := pattern.search(text, window))
+        }
         return tuple(found)
 
     @cached_property
@@ -144,7 +153,25 @@ def split_cue(cue: str) -> tuple[str, str]:
 
 # Words whose trailing period does not end a sentence.
 ABBREVIATIONS = frozenset(
-    ["e.g", "i.e", "etc", "vs", "cf", "approx", "resp", "eq", "eqs", "fig", "figs", "dr", "mr", "mrs", "ms", "prof", "al"]
+    [
+        "e.g",
+        "i.e",
+        "etc",
+        "vs",
+        "cf",
+        "approx",
+        "resp",
+        "eq",
+        "eqs",
+        "fig",
+        "figs",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "al",
+    ]
 )
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\n")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")

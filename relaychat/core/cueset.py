@@ -32,7 +32,9 @@ def load_cue_set(path: str | Path) -> CueSet:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise CueSetError(f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}") from exc
+        raise CueSetError(
+            f"{path} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}"
+        ) from exc
     if not isinstance(data, dict) or "cues" not in data:
         raise CueSetError(f"{path} has no `cues` list")
     meta = {k: v for k, v in data.items() if k not in ("cues", "name")}

@@ -105,13 +105,21 @@ class SegmentEnded(_Event):
     discarded_tokens: int = Field(0, description="tokens generated past a cut and dropped")
     ttft_s: float | None = Field(None, description="request sent -> first token")
     first_token_t: float | None = None
-    decode_tokens: int = Field(0, description="tokens received after the first chunk: what the decode span covers")
+    decode_tokens: int = Field(
+        0, description="tokens received after the first chunk: what the decode span covers"
+    )
     last_token_t: float | None = None
     gap_s: float | None = Field(None, description="previous segment's last token -> this first token")
     prefill_feeds: int = Field(0, description="feeds sent to the idle server while this segment streamed")
-    prefill_cancelled: int = Field(0, description="feeds dropped during this segment (replaced, or stale at its start)")
-    early_start: bool = Field(False, description="this segment's request was sent before the previous cut was confirmed")
-    early_cancelled: int = Field(0, description="early starts cancelled during this segment (their cut did not come)")
+    prefill_cancelled: int = Field(
+        0, description="feeds dropped during this segment (replaced, or stale at its start)"
+    )
+    early_start: bool = Field(
+        False, description="this segment's request was sent before the previous cut was confirmed"
+    )
+    early_cancelled: int = Field(
+        0, description="early starts cancelled during this segment (their cut did not come)"
+    )
 
 
 # Tokens that arrive within less than this were held back and sent as a burst (a server's first request
@@ -155,11 +163,17 @@ class RunSummary(BaseModel):
     reasoning_ended_by: Literal["marker", "budget", "eos", "none"] = "none"
     prefill_feeds: int = 0
     prefill_cancelled: int = 0
-    early_starts: int = Field(0, description="segments whose request went out before the previous cut was confirmed")
-    early_cancelled: int = Field(0, description="early starts cancelled because the expected cut did not come")
+    early_starts: int = Field(
+        0, description="segments whose request went out before the previous cut was confirmed"
+    )
+    early_cancelled: int = Field(
+        0, description="early starts cancelled because the expected cut did not come"
+    )
     early_wasted_tokens: int = Field(0, description="tokens the cancelled early starts streamed, all dropped")
     cue_detection: Literal["client", "server"] = "client"
-    discarded_after_cues: int = Field(0, description="tokens streamed past a cue (boundary look-ahead), dropped")
+    discarded_after_cues: int = Field(
+        0, description="tokens streamed past a cue (boundary look-ahead), dropped"
+    )
     finish_reason: SegmentEndReason | None = None
 
     @property
@@ -193,7 +207,15 @@ class RunFailed(_Event):
 
 
 RelayEvent = Annotated[
-    RunStarted | StageChanged | SegmentStarted | TokenDelta | CueHit | Switch | SegmentEnded | RunFinished | RunFailed,
+    RunStarted
+    | StageChanged
+    | SegmentStarted
+    | TokenDelta
+    | CueHit
+    | Switch
+    | SegmentEnded
+    | RunFinished
+    | RunFailed,
     Field(discriminator="type"),
 ]
 

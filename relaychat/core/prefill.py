@@ -113,7 +113,9 @@ class PrefillAhead:
                 await task
         self._tasks.clear()
 
-    async def _run(self, role: Role, prompt: str | list[int], add_special_tokens: bool, block: int | None) -> None:
+    async def _run(
+        self, role: Role, prompt: str | list[int], add_special_tokens: bool, block: int | None
+    ) -> None:
         backend = self._backends[role]
         route = prompt if isinstance(prompt, str) else None  # replicas pick the server by the text
         try:

@@ -42,9 +42,12 @@ class PromptFormat(BaseModel):
     instruction: str | None = Field(DEFAULT_INSTRUCTION, description="appended to the user's question")
     reasoning_start: str = Field("", description="written after the generation prompt, e.g. '<think>\\n'")
     end_texts: list[str] = Field(
-        default_factory=list, description="text that means the model is done, e.g. a base model's next 'Question:'"
+        default_factory=list,
+        description="text that means the model is done, e.g. a base model's next 'Question:'",
     )
-    add_special_tokens: bool = Field(True, description="let the server add BOS; off when the template writes it")
+    add_special_tokens: bool = Field(
+        True, description="let the server add BOS; off when the template writes it"
+    )
     bos_token: str = ""
     eos_token: str = ""
 
@@ -83,7 +86,9 @@ class PairProfile(BaseModel):
     answer_model: Role = "small"
     min_tokens: int = Field(5, ge=0, description="a large segment writes at least this many tokens")
     max_tokens: int = Field(32768, gt=0, description="default total budget, reasoning plus answer")
-    answer_reserve: int = Field(1024, ge=0, description="tokens kept back so the budget never ends without an answer")
+    answer_reserve: int = Field(
+        1024, ge=0, description="tokens kept back so the budget never ends without an answer"
+    )
     small_max_tokens: int = Field(256, gt=0, description="cap on one small-model turn")
     seed: int | None = 0
     source: str | None = Field(None, description="where this profile was loaded from")
@@ -91,7 +96,9 @@ class PairProfile(BaseModel):
     @model_validator(mode="after")
     def _budget(self) -> PairProfile:
         if self.answer_reserve >= self.max_tokens:
-            raise ValueError(f"answer_reserve ({self.answer_reserve}) must be below max_tokens ({self.max_tokens})")
+            raise ValueError(
+                f"answer_reserve ({self.answer_reserve}) must be below max_tokens ({self.max_tokens})"
+            )
         return self
 
     def spec(self, role: Role) -> ModelSpec:
@@ -139,4 +146,3 @@ def load_profile(name_or_path: str | Path) -> PairProfile:
         if not cue_path.is_absolute():
             profile = profile.model_copy(update={"cue_file": str(Path(source).parent / cue_path)})
     return profile
-

@@ -75,7 +75,9 @@ def load_trace(path: Path | str) -> list[RelayEvent]:
             try:
                 events.append(parse_event(line))
             except ValidationError as exc:
-                raise TraceError(f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}") from exc
+                raise TraceError(
+                    f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}"
+                ) from exc
     if not events:
         raise TraceError(f"{path} is empty")
     return events

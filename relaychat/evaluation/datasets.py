@@ -25,7 +25,9 @@ GPQA_SEED = 20231120  # fixed: the same shuffled options on every machine and ev
 
 NAMED: dict[str, str] = {"aime25": "aime25.jsonl", "amc23": "amc23.jsonl", "math500": "math500.jsonl"}
 GPQA_FILES = ("gpqa_diamond.csv", "gpqa_diamond.jsonl", "gpqa.csv", "gpqa.jsonl")
-HUB_IDS: dict[str, tuple[str, str]] = {  # name -> (hub dataset, split); tried only when offline copies are missing
+HUB_IDS: dict[
+    str, tuple[str, str]
+] = {  # name -> (hub dataset, split); tried only when offline copies are missing
     "aime25": ("MathArena/aime_2025", "train"),
     "amc23": ("math-ai/amc23", "test"),
     "math500": ("HuggingFaceH4/MATH-500", "test"),
@@ -133,8 +135,9 @@ def _not_found(name: str, folders: list[Path]) -> DatasetError:
     where = ", ".join(str(f) for f in folders)
     if name == "gpqa":
         return DatasetError(
-            "GPQA-Diamond is not distributed in plain text: download it from its authors and pass the CSV "
-            f"path (--dataset /path/to/gpqa_diamond.csv), or put {GPQA_FILES[0]} in the data dir (looked in: {where})"
+            "GPQA-Diamond is not distributed in plain text: download it from its authors and pass the "
+            f"CSV path (--dataset /path/to/gpqa_diamond.csv), or put {GPQA_FILES[0]} in the data dir "
+            f"(looked in: {where})"
         )
     return DatasetError(
         f"{NAMED[name]} not found (looked in: {where}); pass --data DIR or set RELAYCHAT_DATA"
@@ -150,7 +153,7 @@ def _from_hub(name: str) -> Iterable[dict[str, Any]] | None:
     hub_id, split = HUB_IDS[name]
     try:
         return list(datasets.load_dataset(hub_id, split=split))
-    except Exception:  # noqa: BLE001 - offline or moved: fall back to the local error message
+    except Exception:
         return None
 
 

@@ -129,4 +129,6 @@ def grade(problem: Problem, answer: str, reasoning: str = "") -> Grade:
         gold, pred = as_integer(problem.answer), as_integer(extracted)
         if gold is not None and pred is not None:
             return Grade(correct=gold == pred, extracted=extracted, source=source)
-    return Grade(correct=math_equal(problem.answer, extracted, whole_text=whole), extracted=extracted, source=source)
+    return Grade(
+        correct=math_equal(problem.answer, extracted, whole_text=whole), extracted=extracted, source=source
+    )

@@ -27,8 +27,16 @@ def plot_accuracy_latency(report: EvalReport, path: Path) -> Path | None:
         low = acc - (m.ci_low or 0) * 100
         high = (m.ci_high if m.ci_high is not None else 1) * 100 - acc
         colour = MODE_COLOURS.get(m.mode, "#555555")
-        ax.errorbar(m.latency_mean_s, acc, yerr=[[max(low, 0)], [max(high, 0)]], fmt="o", color=colour,
-                    capsize=4, markersize=8, label=m.mode)
+        ax.errorbar(
+            m.latency_mean_s,
+            acc,
+            yerr=[[max(low, 0)], [max(high, 0)]],
+            fmt="o",
+            color=colour,
+            capsize=4,
+            markersize=8,
+            label=m.mode,
+        )
     ax.set_xlabel("mean latency per sample (s)")
     ax.set_ylabel("pass@1 (%)")
     ax.set_ylim(-2, 102)
@@ -36,7 +44,9 @@ def plot_accuracy_latency(report: EvalReport, path: Path) -> Path | None:
     ax.legend(title="mode", loc="upper left")
     ax.grid(alpha=0.3)
     meta = report.meta
-    ax.set_title(f"{meta.get('dataset', '')} - {meta.get('profile', '')} (budget {meta.get('max_tokens', '?')})")
+    ax.set_title(
+        f"{meta.get('dataset', '')} - {meta.get('profile', '')} (budget {meta.get('max_tokens', '?')})"
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

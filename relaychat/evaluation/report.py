@@ -74,11 +74,16 @@ def build_report(
     for key in keys:
         planned[key[1]].append(key)
     wall = {k: r.summary.wall_s for k, r in records.items() if r.status == "ok" and r.summary is not None}
-    modes = [_mode_report(mode, [records[k] for k in ks if k in records], len(ks), wall) for mode, ks in planned.items()]
+    modes = [
+        _mode_report(mode, [records[k] for k in ks if k in records], len(ks), wall)
+        for mode, ks in planned.items()
+    ]
     return EvalReport(meta=meta or {}, modes=modes, created=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
-def _mode_report(mode: str, records: list[SampleRecord], planned: int, wall: dict[SampleKey, float]) -> ModeReport:
+def _mode_report(
+    mode: str, records: list[SampleRecord], planned: int, wall: dict[SampleKey, float]
+) -> ModeReport:
     ok = [r for r in records if r.status == "ok" and r.summary is not None]
     failed = sum(1 for r in records if r.status == "failed")
     by_problem: dict[str, list[float]] = defaultdict(list)

@@ -71,7 +71,7 @@ class EvalRunner:
     def pending(self) -> list[SampleKey]:
         """Samples without an `ok` record: never run, or failed before."""
         done = {k for k, r in self.store.load().items() if r.status == "ok"}
-        return [k for k in self.plan.keys() if k not in done]  # noqa: SIM118 - EvalPlan.keys(), not a dict
+        return [k for k in self.plan.keys() if k not in done]
 
     async def run(self) -> None:
         queue: asyncio.Queue[SampleKey] = asyncio.Queue()
@@ -102,7 +102,9 @@ class EvalRunner:
             attempt += 1
             record = await self.sample(key)
             record.attempts = attempt
-            retryable = record.status == "failed" and not (record.error or "").startswith(tuple(NO_RETRY_KINDS))
+            retryable = record.status == "failed" and not (record.error or "").startswith(
+                tuple(NO_RETRY_KINDS)
+            )
             if not retryable or attempt > self.plan.retries:
                 return record
             await asyncio.sleep(self.plan.backoff_s * 2 ** (attempt - 1))
@@ -131,7 +133,7 @@ class EvalRunner:
                 async for event, _ in recorded(events, path=trace):
                     if isinstance(event, (RunFinished, RunFailed)):
                         final = event
-        except Exception as exc:  # noqa: BLE001 - one broken sample must not end the run; it is recorded
+        except Exception as exc:
             return base.model_copy(update={"error": f"internal: {type(exc).__name__}: {exc}"})
         if final is None:
             return base.model_copy(update={"error": "internal: the run ended without a final event"})
@@ -169,4 +171,6 @@ def manifest_for(profile: PairProfile, dataset: str, plan: EvalPlan) -> dict[str
 
 def default_out_dir(root: Path, dataset: str, profile: PairProfile, plan: EvalPlan) -> Path:
     name = Path(dataset).stem if dataset.endswith((".jsonl", ".csv", ".json")) else dataset
-    return root / "eval" / f"{name}-{profile.name}-t{plan.max_tokens or profile.max_tokens}-seed{plan.base_seed}"
+    return (
+        root / "eval" / f"{name}-{profile.name}-t{plan.max_tokens or profile.max_tokens}-seed{plan.base_seed}"
+    )

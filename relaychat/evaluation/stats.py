@@ -21,7 +21,9 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return (max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half)))  # exact at 0/n and n/n
 
 
-def cluster_bootstrap(groups: Sequence[Sequence[float]], draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+def cluster_bootstrap(
+    groups: Sequence[Sequence[float]], draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
     """95% interval of the mean of per-group means, resampling groups (problems), not samples.
 
     Samples of one problem are correlated; resampling them as if independent would make the

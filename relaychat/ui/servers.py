@@ -30,18 +30,20 @@ class ServerKeeper:
     async def health(self) -> dict[Role, bool]:
         roles = list(self.backends)
         results = await asyncio.gather(*(self.backends[r].health() for r in roles), return_exceptions=True)
-        return {role: result is True for role, result in zip(roles, results)}
+        return {role: result is True for role, result in zip(roles, results, strict=False)}
 
     async def model_names(self) -> dict[Role, str]:
         names: dict[Role, str] = {}
         for role, backend in self.backends.items():
             try:
                 names[role] = (await backend.info()).name
-            except Exception:  # noqa: BLE001, S112 - a name is cosmetic; the status shows health anyway
+            except Exception:
                 continue
         return names
 
-    def start_blocking(self, progress: Callable[[str, float | None], None], log: Callable[[str], None]) -> None:
+    def start_blocking(
+        self, progress: Callable[[str, float | None], None], log: Callable[[str], None]
+    ) -> None:
         """Start the profile's bundled servers and wait until healthy (call from a thread)."""
         self._stack.enter_context(running_servers(self.profile, progress, log=log))
 

@@ -67,14 +67,24 @@ class Session:
         messages: list[Message] = []
         for turn in self.turns:
             if turn.source == "live" and turn.status == "done" and turn.answer is not None:
-                messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
+                messages += [
+                    {"role": "user", "content": turn.question},
+                    {"role": "assistant", "content": turn.answer},
+                ]
         return [*messages, {"role": "user", "content": question}]
 
-    def start_turn(self, question: str, source: Literal["live", "replay"] = "live", trace: Path | None = None) -> Turn:
+    def start_turn(
+        self, question: str, source: Literal["live", "replay"] = "live", trace: Path | None = None
+    ) -> Turn:
         turn = Turn(question=question, source=source, trace=trace)
         self.turns.append(turn)
-        self._write({"type": "user" if source == "live" else "replay", "content": question,
-                     **({"trace": str(trace)} if trace else {})})
+        self._write(
+            {
+                "type": "user" if source == "live" else "replay",
+                "content": question,
+                **({"trace": str(trace)} if trace else {}),
+            }
+        )
         return turn
 
     async def record(self, turn: Turn, events: AsyncGenerator[RelayEvent, None]) -> AsyncIterator[RelayEvent]:

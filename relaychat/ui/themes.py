@@ -26,7 +26,20 @@ RELAY_VARIABLE_DEFAULTS = {
     "relay-muted": "#7D8590",
 }
 
-_THEME_KEYS = ["primary", "secondary", "warning", "error", "success", "accent", "foreground", "background", "surface", "panel", "boost", "dark"]
+_THEME_KEYS = [
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+    "dark",
+]
 
 
 class ThemeFileError(ValueError):

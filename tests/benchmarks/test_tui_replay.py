@@ -31,7 +31,27 @@ from relaychat.core.summary import SummaryBuilder
 from relaychat.core.trace import TraceWriter
 from tests.ui.conftest import Scripted, make_app, wait_until
 
-WORDS = ["the", "sum", "of", "both", "sides", "is", "equal", "so", "we", "divide", "by", "two", "and", "check", "each", "case", "again", "with", "care"]
+WORDS = [
+    "the",
+    "sum",
+    "of",
+    "both",
+    "sides",
+    "is",
+    "equal",
+    "so",
+    "we",
+    "divide",
+    "by",
+    "two",
+    "and",
+    "check",
+    "each",
+    "case",
+    "again",
+    "with",
+    "care",
+]
 CUES = ["So,", "Now,", "Therefore,", "Thus,", "Wait,"]
 TOKENS = 32_000
 
@@ -49,14 +69,30 @@ def synthetic_trace(path: Path, tokens: int = TOKENS, rate: float = 60.0, seed: 
         builder.add(event)
         events.append(event)
 
-    emit(RunStarted(t=0, run_id="synthetic", mode="relay", profile="synthetic", large_model="large-x",
-                    small_model="small-x", answer_model="small", messages=[{"role": "user", "content": "Long one."}],
-                    max_tokens=tokens + 400, cues=CUES, handoff="text"))
+    emit(
+        RunStarted(
+            t=0,
+            run_id="synthetic",
+            mode="relay",
+            profile="synthetic",
+            large_model="large-x",
+            small_model="small-x",
+            answer_model="small",
+            messages=[{"role": "user", "content": "Long one."}],
+            max_tokens=tokens + 400,
+            cues=CUES,
+            handoff="text",
+        )
+    )
     emit(StageChanged(t=0, stage="reasoning"))
     written, index, role = 0, 0, "large"
     while written < tokens:
         count = rng.randint(25, 60) if role == "large" else rng.randint(6, 20)
-        emit(SegmentStarted(t=t, index=index, model=role, stage="reasoning", trigger="start" if index == 0 else "cue"))
+        emit(
+            SegmentStarted(
+                t=t, index=index, model=role, stage="reasoning", trigger="start" if index == 0 else "cue"
+            )
+        )
         first = t
         for i in range(count):
             t += 1 / rate
@@ -66,16 +102,36 @@ def synthetic_trace(path: Path, tokens: int = TOKENS, rate: float = 60.0, seed: 
             if role == "large" and i == count - 1:
                 cue = CUES[cues_written % len(CUES)]
                 text = " " + cue
-            emit(TokenDelta(t=t, model=role, segment=index, stage="reasoning", text=text, token_ids=[i],
-                            margins=[rng.random()]))
+            emit(
+                TokenDelta(
+                    t=t,
+                    model=role,
+                    segment=index,
+                    stage="reasoning",
+                    text=text,
+                    token_ids=[i],
+                    margins=[rng.random()],
+                )
+            )
             offset += len(text)
         ended_cue = role == "large"
         if ended_cue:
             cue = CUES[cues_written % len(CUES)]
             cues_written += 1
             emit(CueHit(t=t, cue=cue, segment=index, offset=offset - len(cue)))
-        emit(SegmentEnded(t=t, index=index, model=role, stage="reasoning", reason="cue" if ended_cue else "sentence_end",
-                          tokens=count, ttft_s=0.05, first_token_t=first, last_token_t=t))
+        emit(
+            SegmentEnded(
+                t=t,
+                index=index,
+                model=role,
+                stage="reasoning",
+                reason="cue" if ended_cue else "sentence_end",
+                tokens=count,
+                ttft_s=0.05,
+                first_token_t=first,
+                last_token_t=t,
+            )
+        )
         other: Role = "small" if role == "large" else "large"
         emit(Switch(t=t, from_model=role, to_model=other, reason="cue" if ended_cue else "sentence_end"))
         written += count
@@ -85,8 +141,17 @@ def synthetic_trace(path: Path, tokens: int = TOKENS, rate: float = 60.0, seed: 
     emit(SegmentStarted(t=t, index=index, model="small", stage="answer", trigger="reasoning_end"))
     for i in range(300):
         t += 1 / rate
-        emit(TokenDelta(t=t, model="small", segment=index, stage="answer", text=" " + rng.choice(WORDS),
-                        token_ids=[i], margins=[0.9]))
+        emit(
+            TokenDelta(
+                t=t,
+                model="small",
+                segment=index,
+                stage="answer",
+                text=" " + rng.choice(WORDS),
+                token_ids=[i],
+                margins=[0.9],
+            )
+        )
     emit(SegmentEnded(t=t, index=index, model="small", stage="answer", reason="eos", tokens=300))
     events.append(RunFinished(t=t, summary=builder.result()))
     with TraceWriter(path) as writer:
@@ -126,8 +191,11 @@ async def replay_in_app(trace: Path, speed: float) -> dict[str, float]:
             flush_times.append(time.perf_counter() - began)
 
         feed.flush = timed_flush  # type: ignore[method-assign]
-        await wait_until(pilot, lambda: bool(chat.session.turns) and chat.session.turns[-1].status != "running",
-                         timeout=1800)
+        await wait_until(
+            pilot,
+            lambda: bool(chat.session.turns) and chat.session.turns[-1].status != "running",
+            timeout=1800,
+        )
         total = time.perf_counter() - start
         cpu = time.process_time() - cpu_start
         view = chat.transcript.turns[-1]

@@ -47,4 +47,6 @@ class FlakyProxy:
             for w in (client_writer, upstream_writer):
                 w.close()
 
-        await asyncio.gather(pipe(client_reader, upstream_writer, False), pipe(upstream_reader, client_writer, True))
+        await asyncio.gather(
+            pipe(client_reader, upstream_writer, False), pipe(upstream_reader, client_writer, True)
+        )

@@ -22,8 +22,13 @@ async def test_relay_scenario_metrics_agree_with_events_and_server_counters(
     demo_profile: PairProfile, demo_backends: dict[Role, VLLMBackend]
 ) -> None:
     seen: list[RunObservation] = []
-    metrics = await run_scenario(parse_scenario("relay-x2"), demo_profile, demo_backends,
-                                 BenchPlan(PROMPTS, max_tokens=80), on_run=lambda _s, o: seen.append(o))
+    metrics = await run_scenario(
+        parse_scenario("relay-x2"),
+        demo_profile,
+        demo_backends,
+        BenchPlan(PROMPTS, max_tokens=80),
+        on_run=lambda _s, o: seen.append(o),
+    )
     assert (metrics.runs, metrics.failed, len(seen)) == (2, 0, 2)
     summaries = [o.summary for o in seen if o.summary is not None]
     assert metrics.output_tokens == sum(s.total_tokens for s in summaries) <= 160
@@ -47,8 +52,23 @@ def test_bench_command_prints_vllm_style_blocks_and_writes_json(
 ) -> None:
     out = tmp_path / "bench.json"
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--profile", "cpu-demo", "--scenarios", "large,relay+nocues", "--prompts", "1",
-              "--max-tokens", "40", "--no-warmup", "--no-autostart", "--json", str(out)])
+        main(
+            [
+                "bench",
+                "--profile",
+                "cpu-demo",
+                "--scenarios",
+                "large,relay+nocues",
+                "--prompts",
+                "1",
+                "--max-tokens",
+                "40",
+                "--no-warmup",
+                "--no-autostart",
+                "--json",
+                str(out),
+            ]
+        )
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "Relay benchmark: large" in printed and "Relay benchmark: relay+nocues" in printed

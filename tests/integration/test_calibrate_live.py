@@ -1,5 +1,6 @@
 """Cue calibration against the real CPU pair: scoring checked against the server, the whole command
-end to end (a cue-set file `relaychat run --cues` then uses), and a Ctrl-C in the middle that loses nothing."""
+end to end (a cue-set file `relaychat run --cues` then uses), and a Ctrl-C in the middle that loses
+nothing."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ async def test_scores_cover_exactly_the_reasoning_tokens(demo_profile: PairProfi
         assert len(scored.margins) == len(reasoning_ids) and scored.truncated_tokens == 0
         # the spans tile the reasoning: multi-byte characters included, nothing lost or doubled
         assert scored.starts == sorted(scored.starts) and scored.ends[-1] == len(REASONING)
-        assert "".join(REASONING[s:e] for s, e in zip(scored.starts, scored.ends)) == REASONING
+        assert "".join(REASONING[s:e] for s, e in zip(scored.starts, scored.ends, strict=False)) == REASONING
         # each margin is p1 - p2 of the server's own top-k at that position
         raw = await small.score(prefix_ids + reasoning_ids, top_k=20)
         for i in (0, len(reasoning_ids) // 2, len(reasoning_ids) - 1):
@@ -181,7 +182,7 @@ def test_ctrl_c_loses_nothing_and_a_rerun_continues(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - no threads here
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     traces = out / "traces.jsonl"
     deadline = time.monotonic() + 300

@@ -29,9 +29,28 @@ def test_eval_on_three_amc_problems_matches_its_records(
     demo_profile: PairProfile, data_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "amc-run"
-    argv = ["eval", "--profile", "cpu-demo", "--dataset", "amc23", "--data", str(data_dir), "--limit", "3",
-            "--samples", "1", "--modes", ",".join(MODES), "--max-tokens", "120", "--concurrency", "2",
-            "--out", str(out), "--no-autostart"]
+    argv = [
+        "eval",
+        "--profile",
+        "cpu-demo",
+        "--dataset",
+        "amc23",
+        "--data",
+        str(data_dir),
+        "--limit",
+        "3",
+        "--samples",
+        "1",
+        "--modes",
+        ",".join(MODES),
+        "--max-tokens",
+        "120",
+        "--concurrency",
+        "2",
+        "--out",
+        str(out),
+        "--no-autostart",
+    ]
     assert run_cli(*argv) == 0
     store = ResultStore(out)
     records = store.load()

@@ -43,14 +43,18 @@ PROMPTS = [
 def completions_served(url: str) -> float:
     """Completions requests finished so far, or -1 while any request is running (someone else's)."""
     text = httpx.get(url + "/metrics").text
-    running = sum(float(v) for v in re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)", text, re.MULTILINE))
+    running = sum(
+        float(v) for v in re.findall(r"^vllm:num_requests_running\{[^}]*\} (\S+)", text, re.MULTILINE)
+    )
     found = re.findall(r'^http_requests_total\{handler="/v1/completions"[^}]*\} (\S+)', text, re.MULTILINE)
     return -1.0 if running else sum(float(v) for v in found)
 
 
 def generated_total(url: str) -> float:
     text = httpx.get(url + "/metrics").text
-    return sum(float(v) for v in re.findall(r"^vllm:generation_tokens_total\{[^}]*\} (\S+)", text, re.MULTILINE))
+    return sum(
+        float(v) for v in re.findall(r"^vllm:generation_tokens_total\{[^}]*\} (\S+)", text, re.MULTILINE)
+    )
 
 
 @dataclass
@@ -69,7 +73,9 @@ async def live_runs(demo_profile: PairProfile) -> list[LiveRun]:
         recorders = {role: Recording(VLLMBackend(demo_profile.spec(role).url)) for role in ("large", "small")}
         urls = {role: demo_profile.spec(role).url for role in recorders}
         # The relay asks once per backend whether the server takes its stop list; ask before counting.
-        await recorders["large"].inner.accepts_stops([*server_stop_strings(demo_profile.cues), demo_profile.reasoning_end])
+        await recorders["large"].inner.accepts_stops(
+            [*server_stop_strings(demo_profile.cues), demo_profile.reasoning_end]
+        )
         before = {role: (completions_served(u), generated_total(u)) for role, u in urls.items()}
         # Feeds are completions requests too: off here, so the servers' counters hold only the relay's own
         # tokens and the exact accounting check below runs (prefill-ahead has its own tests).
@@ -78,7 +84,9 @@ async def live_runs(demo_profile: PairProfile) -> list[LiveRun]:
         events = [e async for e in controller.run([{"role": "user", "content": question}])]
         after = {role: (completions_served(u), generated_total(u)) for role, u in urls.items()}
         exclusive = all(
-            before[r][0] >= 0 and after[r][0] >= 0 and after[r][0] - before[r][0] == len(recorders[r].exchanges)
+            before[r][0] >= 0
+            and after[r][0] >= 0
+            and after[r][0] - before[r][0] == len(recorders[r].exchanges)
             for r in recorders
         )
         generated = {r: after[r][1] - before[r][1] for r in recorders}
@@ -113,7 +121,9 @@ def test_switches_happen_at_cues_on_word_boundaries(live_runs: list[LiveRun]) ->
             core = hit.cue.rstrip()
             assert reasoning[hit.offset : hit.offset + len(core)] == core
             before = reasoning[hit.offset - 1] if hit.offset else " "
-            assert not is_word_char(before), f"{hit.cue!r} fired inside a word: {reasoning[hit.offset - 10 : hit.offset + 10]!r}"
+            assert not is_word_char(before), (
+                f"{hit.cue!r} fired inside a word: {reasoning[hit.offset - 10 : hit.offset + 10]!r}"
+            )
             after = reasoning[hit.offset + len(core)] if hit.offset + len(core) < len(reasoning) else " "
             if is_word_char(core[-1]):
                 assert not is_word_char(after), f"{hit.cue!r} fired inside a word"
@@ -135,7 +145,9 @@ def test_small_turns_end_at_sentence_ends(live_runs: list[LiveRun]) -> None:
             if end.model == "small" and end.reason == "sentence_end":
                 seen += 1
                 text = texts[end.index].rstrip(" ")
-                assert re.search(r"([.!?][\"')\]]*\s*|\n\n)$", text), f"small turn ended mid-sentence: {text!r}"
+                assert re.search(r"([.!?][\"')\]]*\s*|\n\n)$", text), (
+                    f"small turn ended mid-sentence: {text!r}"
+                )
             if end.model == "small" and end.stage == "reasoning":
                 assert end.reason in ("sentence_end", "small_limit", "reasoning_end", "eos")
     assert seen > 0
@@ -164,7 +176,9 @@ def test_token_counts_equal_the_servers_own(live_runs: list[LiveRun]) -> None:
             if run.exclusive:
                 # Measured here: 0-4 tokens per aborted stream (vLLM notices a closed stream between steps).
                 bound = 4 * aborted
-                assert 0 <= lost <= bound, f"{role}: server generated {run.generated[role]}, received {received}"
+                assert 0 <= lost <= bound, (
+                    f"{role}: server generated {run.generated[role]}, received {received}"
+                )
             else:
                 assert lost >= 0
             IN_FLIGHT.append((role, aborted, lost if run.exclusive else 0))
@@ -175,8 +189,10 @@ def test_report_in_flight_loss(live_runs: list[LiveRun]) -> None:
     aborted = sum(a for _, a, _ in IN_FLIGHT)
     lost = sum(n for _, _, n in IN_FLIGHT)
     exclusive = sum(1 for run in live_runs if run.exclusive)
-    print(f"\nin-flight tokens lost at aborts: {lost:.0f} over {aborted} aborted streams; "
-          f"{exclusive}/{len(live_runs)} runs had the servers to themselves (exact check)")
+    print(
+        f"\nin-flight tokens lost at aborts: {lost:.0f} over {aborted} aborted streams; "
+        f"{exclusive}/{len(live_runs)} runs had the servers to themselves (exact check)"
+    )
     assert aborted >= 0
 
 
@@ -186,7 +202,9 @@ def test_margins_are_probability_gaps(live_runs: list[LiveRun]) -> None:
     assert len({round(m, 3) for m in margins if m is not None}) > 10  # real, varying values
 
 
-def test_continuation_prompts_extend_the_first_byte_for_byte(live_runs: list[LiveRun], demo_profile: PairProfile) -> None:
+def test_continuation_prompts_extend_the_first_byte_for_byte(
+    live_runs: list[LiveRun], demo_profile: PairProfile
+) -> None:
     for run in live_runs:
         final = run.events[-1]
         assert isinstance(final, RunFinished)
@@ -222,17 +240,23 @@ async def test_token_id_handover_on_a_shared_tokenizer(demo_profile: PairProfile
         if isinstance(e, TokenDelta):
             handed += e.token_ids
         elif isinstance(e, StageChanged) and e.inserted_text:
-            handed += next(ids for r in recorders.values() for text, ids in r.tokenized if text == e.inserted_text)
+            handed += next(
+                ids for r in recorders.values() for text, ids in r.tokenized if text == e.inserted_text
+            )
     assert prompts[-1][len(prompts[0]) :] == handed[: len(prompts[-1]) - len(prompts[0])]  # type: ignore[index]
     for recorder in recorders.values():
         await recorder.aclose()
 
 
-async def test_server_dying_mid_stream_fails_clearly_and_keeps_the_partial_output(demo_profile: PairProfile) -> None:
+async def test_server_dying_mid_stream_fails_clearly_and_keeps_the_partial_output(
+    demo_profile: PairProfile,
+) -> None:
     port = int(demo_profile.large.url.rsplit(":", 1)[1])
     async with FlakyProxy(port, cut_after_bytes=6000) as proxy:
         backends = {"large": VLLMBackend(proxy.url), "small": VLLMBackend(demo_profile.small.url)}
-        controller = RelayController(demo_profile, backends, RelayOptions(max_tokens=300, seed=1, mode="large"))
+        controller = RelayController(
+            demo_profile, backends, RelayOptions(max_tokens=300, seed=1, mode="large")
+        )
         events = [e async for e in controller.run([{"role": "user", "content": PROMPTS[1]}])]
         for backend in backends.values():
             await backend.aclose()
@@ -243,13 +267,29 @@ async def test_server_dying_mid_stream_fails_clearly_and_keeps_the_partial_outpu
     assert failed.summary.large.tokens > 0  # what was streamed before the cut is kept
 
 
-def test_cli_run_prints_a_clear_error_and_saves_the_partial_trace(demo_profile: PairProfile, tmp_path: Path) -> None:
+def test_cli_run_prints_a_clear_error_and_saves_the_partial_trace(
+    demo_profile: PairProfile, tmp_path: Path
+) -> None:
     trace = tmp_path / "run.jsonl"
     dead = "http://127.0.0.1:9"  # nothing listens on the discard port
-    result = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
-        [sys.executable, "-m", "relaychat.cli.main", "run", "--no-autostart", "--large-url", dead,
-         "--small-url", demo_profile.small.url, "--trace", str(trace), "What is 1 + 1?"],
-        capture_output=True, text=True, timeout=120,
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relaychat.cli.main",
+            "run",
+            "--no-autostart",
+            "--large-url",
+            dead,
+            "--small-url",
+            demo_profile.small.url,
+            "--trace",
+            str(trace),
+            "What is 1 + 1?",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "no server answers for the large at http://127.0.0.1:9" in result.stderr
@@ -269,20 +309,37 @@ async def test_server_error_reply_becomes_a_readable_failure(demo_profile: PairP
     assert "rejected the request (HTTP 400)" in failed.error.message and "context" in failed.error.message
 
 
-def test_cli_run_json_streams_events_and_saves_a_replayable_trace(demo_profile: PairProfile, tmp_path: Path) -> None:
+def test_cli_run_json_streams_events_and_saves_a_replayable_trace(
+    demo_profile: PairProfile, tmp_path: Path
+) -> None:
     import json
 
     trace = tmp_path / "ok.jsonl"
-    result = subprocess.run(  # noqa: PLW1510 - the exit code is asserted
-        [sys.executable, "-m", "relaychat.cli.main", "run", "--json", "--max-tokens", "80", "--trace", str(trace),
-         PROMPTS[3]],
-        capture_output=True, text=True, timeout=300,
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relaychat.cli.main",
+            "run",
+            "--json",
+            "--max-tokens",
+            "80",
+            "--trace",
+            str(trace),
+            PROMPTS[3],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["type"] == "run_started" and lines[-1]["type"] == "finished"
     assert all("type" in line for line in lines)
-    assert {line["model"] for line in lines if line["type"] in ("token", "segment_start")} <= {"large", "small"}
+    assert {line["model"] for line in lines if line["type"] in ("token", "segment_start")} <= {
+        "large",
+        "small",
+    }
     saved = load_trace(trace)
     assert [e.type for e in saved] == [line["type"] for line in lines]
     assert lines[-1]["summary"]["large"]["tokens"] + lines[-1]["summary"]["small"]["tokens"] <= 80

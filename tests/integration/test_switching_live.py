@@ -43,7 +43,9 @@ def capped_fp32_profile() -> Iterator[PairProfile]:
 
 async def relay(profile: PairProfile, question: str, **options: object) -> RunSummary:
     backend = VLLMBackend(profile.large.url)
-    controller = RelayController(profile, {"large": backend, "small": backend}, RelayOptions(seed=11, **options))  # type: ignore[arg-type]
+    controller = RelayController(
+        profile, {"large": backend, "small": backend}, RelayOptions(seed=11, **options)
+    )  # type: ignore[arg-type]
     events = [e async for e in controller.run([{"role": "user", "content": question}])]
     await backend.aclose()
     final = events[-1]
@@ -54,7 +56,9 @@ async def relay(profile: PairProfile, question: str, **options: object) -> RunSu
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
-async def test_output_is_identical_with_prefill_ahead_on_and_off(capped_fp32_profile: PairProfile, question: str) -> None:
+async def test_output_is_identical_with_prefill_ahead_on_and_off(
+    capped_fp32_profile: PairProfile, question: str
+) -> None:
     on = await relay(capped_fp32_profile, question, prefill_ahead=True, feed_every=8)
     off = await relay(capped_fp32_profile, question, prefill_ahead=False)
     assert on.prefill_feeds > 0 and off.prefill_feeds == 0
@@ -82,12 +86,16 @@ async def test_a_server_with_the_default_stop_cap_still_relays(capped_fp32_profi
     cues = (*capped_fp32_profile.cues, "so ", "She", "The", "Then")
     summaries = [await relay(capped_fp32_profile, q, cue_detection="auto", cues=cues) for q in QUESTIONS]
     for summary in summaries:
-        assert summary.cue_detection == "client"  # the stop list was refused (cap 4): cues found on the stream
+        assert (
+            summary.cue_detection == "client"
+        )  # the stop list was refused (cap 4): cues found on the stream
         assert summary.reasoning_ended_by in ("marker", "budget", "eos")
     assert sum(s.switches for s in summaries) > 0 and any(s.cue_hits for s in summaries)
 
 
-async def test_forcing_server_side_cues_on_a_capped_server_fails_clearly(capped_fp32_profile: PairProfile) -> None:
+async def test_forcing_server_side_cues_on_a_capped_server_fails_clearly(
+    capped_fp32_profile: PairProfile,
+) -> None:
     backend = VLLMBackend(capped_fp32_profile.large.url)
     controller = RelayController(
         capped_fp32_profile, {"large": backend, "small": backend}, RelayOptions(cue_detection="server")

@@ -22,8 +22,11 @@ async def test_one_live_relay_generation_in_the_app(demo_profile: PairProfile) -
         chat = app.chat
         await wait_until(pilot, lambda: chat.healthy == {"large": True, "small": True}, timeout=30)
         await ask(pilot, "What is 7 + 5?")
-        await wait_until(pilot, lambda: bool(chat.session.turns) and chat.session.turns[-1].status != "running",
-                         timeout=240)
+        await wait_until(
+            pilot,
+            lambda: bool(chat.session.turns) and chat.session.turns[-1].status != "running",
+            timeout=240,
+        )
         turn = chat.session.turns[-1]
         assert turn.status == "done", turn.events[-1]
         started = next(e for e in turn.events if isinstance(e, RunStarted))
@@ -53,8 +56,11 @@ async def test_esc_stops_the_servers_generating(demo_profile: PairProfile) -> No
         chat = app.chat
         await wait_until(pilot, lambda: chat.healthy.get("large") is True, timeout=30)
         await ask(pilot, "Count slowly from one to one hundred.")
-        await wait_until(pilot, lambda: bool(chat.transcript.turns) and len(chat.transcript.turns[-1].reasoning_text) > 20,
-                         timeout=120)
+        await wait_until(
+            pilot,
+            lambda: bool(chat.transcript.turns) and len(chat.transcript.turns[-1].reasoning_text) > 20,
+            timeout=120,
+        )
         await pilot.press("escape")
         await wait_until(pilot, lambda: chat.session.turns[-1].status == "cancelled", timeout=30)
         large = chat.keeper.backends["large"]

@@ -74,7 +74,10 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], timeout:
 async def wait_turn_done(pilot: Pilot[None], app: RelayChatApp, turns: int = 1) -> None:
     chat = app.chat
     await wait_until(
-        pilot, lambda: len(chat.session.turns) >= turns and chat.session.turns[-1].status != "running" and not chat.busy
+        pilot,
+        lambda: (
+            len(chat.session.turns) >= turns and chat.session.turns[-1].status != "running" and not chat.busy
+        ),
     )
 
 

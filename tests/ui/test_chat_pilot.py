@@ -38,8 +38,11 @@ async def test_a_relay_turn_is_coloured_by_model_with_the_cue_marked(scripted: S
         cue = next(e for e in turn.events if isinstance(e, CueHit))
         cue_runs = [run for run in runs if run.cue]
         assert [run.text for run in cue_runs] == [cue.cue.strip()] or [r.text for r in cue_runs] == [cue.cue]
-        small_text = "".join(e.text for e in turn.events if isinstance(e, TokenDelta) and e.model == "small"
-                             and e.stage == "reasoning")
+        small_text = "".join(
+            e.text
+            for e in turn.events
+            if isinstance(e, TokenDelta) and e.model == "small" and e.stage == "reasoning"
+        )
         assert [run.text for run in runs if run.role == "small"] == [small_text]
         # The widget styles come from theme variables, and the cue is underlined.
         spans = [span.style for block in view.blocks for span in styled_content(block.styled).spans]
@@ -242,8 +245,19 @@ async def test_command_palette_lists_every_control(scripted: Scripted) -> None:
     app = make_app(scripted)
     async with app.run_test(size=SIZE):
         titles = {command.title for command in app.get_system_commands(app.chat)}
-        expected = {"Cancel generation", "Mode: relay", "Mode: large", "Mode: small", "Profile…", "Cues…",
-                    "Replay…", "Replay bundled demo trace", "Export transcript", "Help", "Theme"}
+        expected = {
+            "Cancel generation",
+            "Mode: relay",
+            "Mode: large",
+            "Mode: small",
+            "Profile…",
+            "Cues…",
+            "Replay…",
+            "Replay bundled demo trace",
+            "Export transcript",
+            "Help",
+            "Theme",
+        }
         assert expected <= titles
 
 

@@ -31,7 +31,11 @@ def test_styled_text_merges_runs_and_marks_cues_across_them() -> None:
     assert [(r.role, r.text) for r in text.runs] == [("large", "Let us add. So"), ("small", ", the sum")]
     assert text.mark_cue(10 + 12, 10 + 15)  # "So," spans the two writers
     assert [(r.role, r.text, r.cue) for r in text.runs] == [
-        ("large", "Let us add. ", False), ("large", "So", True), ("small", ",", True), ("small", " the sum", False)]
+        ("large", "Let us add. ", False),
+        ("large", "So", True),
+        ("small", ",", True),
+        ("small", " the sum", False),
+    ]
     assert not text.mark_cue(0, 5)  # before this block
     assert text.text == "Let us add. So, the sum" and text.end == 10 + len(text.text)
 
@@ -52,18 +56,31 @@ def _segment(index: int, model: str, trigger: str = "start", cue: str | None = N
 
 
 def _tokens(t: float, index: int, model: str, n: int, margin: float) -> TokenDelta:
-    return TokenDelta(t=t, model=model, segment=index, stage="reasoning", text=" x" * n,  # type: ignore[arg-type]
-                      token_ids=list(range(n)), margins=[margin] * n)
+    return TokenDelta(
+        t=t,
+        model=model,
+        segment=index,
+        stage="reasoning",
+        text=" x" * n,  # type: ignore[arg-type]
+        token_ids=list(range(n)),
+        margins=[margin] * n,
+    )
 
 
 def test_live_stats_cue_table_rates_and_speedup() -> None:
     stats = LiveStats()
     for event in [
-        _segment(0, "large"), _tokens(1.0, 0, "large", 1, 0.2), _tokens(2.0, 0, "large", 10, 0.4),
+        _segment(0, "large"),
+        _tokens(1.0, 0, "large", 1, 0.2),
+        _tokens(2.0, 0, "large", 10, 0.4),
         CueHit(t=2.0, cue="So,", segment=0, offset=5),
         SegmentEnded(t=2.0, index=0, model="large", stage="reasoning", reason="cue", tokens=11, ttft_s=1.0),
-        _segment(1, "small", "cue", "So,"), _tokens(2.5, 1, "small", 1, 0.9), _tokens(3.0, 1, "small", 4, 0.7),
-        SegmentEnded(t=3.0, index=1, model="small", stage="reasoning", reason="sentence_end", tokens=5, ttft_s=0.5),
+        _segment(1, "small", "cue", "So,"),
+        _tokens(2.5, 1, "small", 1, 0.9),
+        _tokens(3.0, 1, "small", 4, 0.7),
+        SegmentEnded(
+            t=3.0, index=1, model="small", stage="reasoning", reason="sentence_end", tokens=5, ttft_s=0.5
+        ),
     ]:
         stats.add(event)
     cue = stats.cues["So,"]
@@ -127,10 +144,19 @@ async def test_long_reasoning_is_split_into_few_blocks_without_losing_text() -> 
     app = make_app(Scripted())
     async with app.run_test(size=SIZE):
         view = await app.chat.transcript.add_turn("long")
-        pieces = [TokenDelta(t=0, model="large" if i % 3 else "small", segment=i, stage="reasoning",
-                             text=f" word{i}" + ("\n" if i % 7 == 0 else ""), token_ids=[i]) for i in range(6000)]
+        pieces = [
+            TokenDelta(
+                t=0,
+                model="large" if i % 3 else "small",
+                segment=i,
+                stage="reasoning",
+                text=f" word{i}" + ("\n" if i % 7 == 0 else ""),
+                token_ids=[i],
+            )
+            for i in range(6000)
+        ]
         for start in range(0, len(pieces), 500):
-            await view.apply(pieces[start:start + 500])
+            await view.apply(pieces[start : start + 500])
         assert view.reasoning_text == "".join(p.text for p in pieces)
         assert 3 <= len(view.blocks) <= 12  # sealed blocks were merged pairwise
         assert len(view.query("TraceBlock")) == len(view.blocks)

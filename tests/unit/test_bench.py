@@ -29,8 +29,11 @@ def test_scenario_names_parse_into_mode_concurrency_and_variants() -> None:
 
 def test_server_delta_reads_vllm_counter_names() -> None:
     before = {"vllm:prefix_cache_queries_total": 100.0, "vllm:prefix_cache_hits_total": 60.0}
-    after = {"vllm:prefix_cache_queries_total": 300.0, "vllm:prefix_cache_hits_total": 210.0,
-             "vllm:generation_tokens_total": 50.0}
+    after = {
+        "vllm:prefix_cache_queries_total": 300.0,
+        "vllm:prefix_cache_hits_total": 210.0,
+        "vllm:generation_tokens_total": 50.0,
+    }
     delta = ServerDelta.between(before, after)
     assert (delta.cache_queries, delta.cache_hits, delta.generation_tokens) == (200.0, 150.0, 50.0)
     assert delta.hit_rate == 0.75 and delta.computed_prompt_tokens == 50.0
@@ -43,9 +46,13 @@ async def test_a_relay_scenario_counts_switches_gaps_and_tokens_from_the_events(
     large = ScriptedBackend("http://l", name="L", default=Reply(words("Let me add. So the")))
     small = ScriptedBackend("http://s", name="S", default=Reply(words(" sum is 4. Next")))
     seen: list[RunObservation] = []
-    metrics = await run_scenario(parse_scenario("relay-x2"), profile, {"large": large, "small": small},
-                                 BenchPlan(["2+2?", "3+3?", "4+4?"], max_tokens=120),
-                                 on_run=lambda _s, o: seen.append(o))
+    metrics = await run_scenario(
+        parse_scenario("relay-x2"),
+        profile,
+        {"large": large, "small": small},
+        BenchPlan(["2+2?", "3+3?", "4+4?"], max_tokens=120),
+        on_run=lambda _s, o: seen.append(o),
+    )
     assert metrics.runs == 3 and metrics.failed == 0 and len(seen) == 3
     summaries = [o.summary for o in seen if o.summary is not None]
     assert metrics.output_tokens == sum(s.total_tokens for s in summaries)
@@ -56,22 +63,32 @@ async def test_a_relay_scenario_counts_switches_gaps_and_tokens_from_the_events(
     assert metrics.role_segments["large"] + metrics.role_segments["small"] == metrics.segments
     # By receiver, only relay switches count: the handoff to the answer is not a switch.
     by_receiver = sum(d.n for d in metrics.switch_gap_into_ms.values())
-    answers = sum(1 for o in seen for to, switch in zip(o.handoff_to, o.handoff_switch) if not switch)
+    answers = sum(
+        1 for o in seen for _to, switch in zip(o.handoff_to, o.handoff_switch, strict=False) if not switch
+    )
     assert by_receiver > 0 and by_receiver == metrics.switch_gap_ms.n - answers
     assert metrics.servers == {}  # scripted backends expose no /metrics
     assert 0 < (metrics.large_share or 0) < 1
     text = text_block(metrics)
-    for label in ("Successful runs:", "Mean TTFT (ms):", "P99 TPOT (ms):", "Median gap (ms):",
-                  "Client CPU per received token (ms):"):
+    for label in (
+        "Successful runs:",
+        "Mean TTFT (ms):",
+        "P99 TPOT (ms):",
+        "Median gap (ms):",
+        "Client CPU per received token (ms):",
+    ):
         assert label in text
     assert comparison_table([metrics]).row_count == 1
 
 
 async def test_single_model_scenarios_have_no_switch_gaps() -> None:
     profile = load_profile("qwen3-1.7b-32b").model_copy(update={"max_tokens": 60, "answer_reserve": 15})
-    large = ScriptedBackend("http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}")))
-    metrics = await run_scenario(parse_scenario("large"), profile, {"large": large, "small": large},
-                                 BenchPlan(["2+2?"], repeats=2))
+    large = ScriptedBackend(
+        "http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}"))
+    )
+    metrics = await run_scenario(
+        parse_scenario("large"), profile, {"large": large, "small": large}, BenchPlan(["2+2?"], repeats=2)
+    )
     assert metrics.runs == 2 and metrics.switches == 0 and metrics.switch_gap_ms.n == 0
     assert "Switch gap" not in text_block(metrics)
 
@@ -91,12 +108,17 @@ class _CountingBackend(ScriptedBackend):
 
 async def test_single_session_scenarios_take_turns_prompt_by_prompt() -> None:
     profile = load_profile("qwen3-1.7b-32b").model_copy(update={"max_tokens": 60, "answer_reserve": 15})
-    large = _CountingBackend("http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}")))
+    large = _CountingBackend(
+        "http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}"))
+    )
     order: list[tuple[str, int]] = []
     scenarios = parse_scenarios("large,large+nocues,relay-x2")
     small = ScriptedBackend("http://s", name="S", default=Reply(words(" sum is 4. Next")))
     results = await run_scenarios(
-        scenarios, profile, {"large": large, "small": small}, BenchPlan(["2+2?", "3+3?"]),
+        scenarios,
+        profile,
+        {"large": large, "small": small},
+        BenchPlan(["2+2?", "3+3?"]),
         on_run=lambda s, o: order.append((s.name, len(order))),
     )
     assert [m.scenario for m in results] == ["large", "large+nocues", "relay-x2"]
@@ -119,9 +141,19 @@ def test_overhead_and_efficiency_use_each_servers_own_speed() -> None:
     single = RunSummary(mode="large", profile="p", large=ModelStats(tokens=101), wall_s=4.2, ttft_s=0.1)
     # The relay: 61 tokens on a 40 ms core (the first one is the TTFT), 40 on a 20 ms core (faster, so
     # its tok/s flatters the relay): 0.1 + 60 x 0.04 + 40 x 0.02 = 3.3 s of the servers' own time.
-    relay = RunSummary(mode="relay", profile="p", large=ModelStats(tokens=61), small=ModelStats(tokens=40),
-                       switches=3, wall_s=3.6, ttft_s=0.1)
-    servers = {"large": ServerDelta(itl_sum=4.0, itl_count=100), "small": ServerDelta(itl_sum=2.0, itl_count=100)}
+    relay = RunSummary(
+        mode="relay",
+        profile="p",
+        large=ModelStats(tokens=61),
+        small=ModelStats(tokens=40),
+        switches=3,
+        wall_s=3.6,
+        ttft_s=0.1,
+    )
+    servers = {
+        "large": ServerDelta(itl_sum=4.0, itl_count=100),
+        "small": ServerDelta(itl_sum=2.0, itl_count=100),
+    }
     one = _overhead([single], {"large": servers["large"]})
     two = _overhead([relay], servers)
     assert one["residual_ms_per_run"] == pytest.approx(100.0)
@@ -133,5 +165,7 @@ def test_overhead_and_efficiency_use_each_servers_own_speed() -> None:
         def __init__(self, mode: str, share: float | None) -> None:
             self.mode, self.own_speed_share, self.variants, self.concurrency = mode, share, [], 1
 
-    efficiency = switch_efficiency_own_speed(M("relay", two["own_speed_share"]), [M("large", one["own_speed_share"])])  # type: ignore[arg-type]
+    efficiency = switch_efficiency_own_speed(
+        M("relay", two["own_speed_share"]), [M("large", one["own_speed_share"])]
+    )  # type: ignore[arg-type]
     assert efficiency == pytest.approx((3.3 / 3.6) / (4.1 / 4.2))

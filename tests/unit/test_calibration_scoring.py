@@ -40,7 +40,7 @@ def test_pieces_that_add_up_get_their_own_spans() -> None:
     text = "So the cost is 3.5."
     pieces = ["So", " the", " cost", " is", " 3", ".", "5", "."]
     starts, ends = align_pieces(text, pieces)
-    assert [text[s:e] for s, e in zip(starts, ends)] == pieces
+    assert [text[s:e] for s, e in zip(starts, ends, strict=False)] == pieces
 
 
 def test_empty_pieces_of_a_multibyte_character_share_nothing() -> None:

@@ -33,7 +33,9 @@ def pair() -> tuple[ScriptedBackend, ScriptedBackend]:
     return ScriptedBackend("http://large", name="L"), ScriptedBackend("http://small", name="S")
 
 
-async def run(p: PairProfile, large: ScriptedBackend, small: ScriptedBackend, **opts: object) -> list[RelayEvent]:
+async def run(
+    p: PairProfile, large: ScriptedBackend, small: ScriptedBackend, **opts: object
+) -> list[RelayEvent]:
     controller = RelayController(p, {"large": large, "small": small}, RelayOptions(**opts))  # type: ignore[arg-type]
     return [event async for event in controller.run(QUESTION)]
 
@@ -80,7 +82,10 @@ async def test_every_prompt_extends_the_first_and_holds_only_kept_text() -> None
     await run(p, large, small, early_start=False)  # an early start may read its whole reply before adoption
     first_large = render_prefix(p.large.prompt, QUESTION)
     first_small = render_prefix(p.small.prompt, QUESTION)
-    assert [r.prompt for r in large.requests] == [first_large, first_large + "We add two and two. So the sum is 4."]
+    assert [r.prompt for r in large.requests] == [
+        first_large,
+        first_large + "We add two and two. So the sum is 4.",
+    ]
     assert [r.prompt for r in small.requests] == [
         first_small + "We add two and two. So",
         first_small + "We add two and two. So the sum is 4.\n</think>",
@@ -114,7 +119,9 @@ async def test_cue_inside_min_tokens_does_not_switch() -> None:
 
 async def test_cues_inside_words_do_not_switch() -> None:
     large, small = pair()
-    large.add("We know it. Anyway, Otherwise nothing.\n</think>", )
+    large.add(
+        "We know it. Anyway, Otherwise nothing.\n</think>",
+    )
     small.add("4")
     events = await run(profile(cues=["now", "Any", "Other"]), large, small)
     assert of(events, CueHit) == [] and of(events, Switch) == []
@@ -176,7 +183,13 @@ async def test_answer_model_is_a_setting() -> None:
 async def test_failure_mid_run_reports_and_keeps_what_was_written() -> None:
     large, small = pair()
     large.add("We add two and two. So the")
-    small.add(Reply(words(" the sum"), fail_after=1, error=ServerUnreachable("cannot connect to http://small", url="http://small")))
+    small.add(
+        Reply(
+            words(" the sum"),
+            fail_after=1,
+            error=ServerUnreachable("cannot connect to http://small", url="http://small"),
+        )
+    )
     events = await run(profile(), large, small)
     failed = events[-1]
     assert isinstance(failed, RunFailed)
@@ -290,7 +303,9 @@ async def test_a_cue_waiting_for_its_boundary_warms_the_receiver_with_its_exact_
     small.prefill_delay = 0.3  # still prefilling when the real request comes: it is kept, not cancelled
     large.add("We add the numbers one by one here. So the", "</think>")
     small.add(" the sum is 4. Next", "4")
-    events = await run(profile(), large, small, feed_every=10_000, early_start=False)  # only anticipation feeds
+    events = await run(
+        profile(), large, small, feed_every=10_000, early_start=False
+    )  # only anticipation feeds
     p = profile()
     assert small.prefills == [render_prefix(p.small.prompt, QUESTION), small.requests[0].prompt]
     ends = of(events, SegmentEnded)

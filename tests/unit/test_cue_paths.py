@@ -31,7 +31,9 @@ async def relay(stream: str, path: str) -> list[RelayEvent]:
     small = ScriptedBackend("http://small")
     large.add(stream, "\n</think>")
     small.add(" the end is near. Ok", "Done.")
-    controller = RelayController(profile, {"large": large, "small": small}, RelayOptions(cue_detection="auto"))
+    controller = RelayController(
+        profile, {"large": large, "small": small}, RelayOptions(cue_detection="auto")
+    )
     events = [e async for e in controller.run(QUESTION)]
     assert isinstance(events[-1], RunFinished)
     assert events[-1].summary.cue_detection == path

@@ -6,7 +6,20 @@ import pytest
 
 from relaychat.core.cues import CueMatcher, sentence_end
 
-QWEN3 = ["Now", "now", "now,", "Now,", "Any", "Other", "So ", "So,", "Thus", "Thus,", "Therefore", "Therefore,"]
+QWEN3 = [
+    "Now",
+    "now",
+    "now,",
+    "Now,",
+    "Any",
+    "Other",
+    "So ",
+    "So,",
+    "Thus",
+    "Thus,",
+    "Therefore",
+    "Therefore,",
+]
 
 
 def cues_in(text: str, cues: list[str] = QWEN3) -> list[str]:
@@ -15,8 +28,15 @@ def cues_in(text: str, cues: list[str] = QWEN3) -> list[str]:
 
 @pytest.mark.parametrize(
     "text",
-    ["We know the area.", "Anyway, the sum is 4.", "Otherwise it fails.", "Nowhere to go.", "Sonic is fast.",
-     "Also, nowadays.", "It is now's turn"],
+    [
+        "We know the area.",
+        "Anyway, the sum is 4.",
+        "Otherwise it fails.",
+        "Nowhere to go.",
+        "Sonic is fast.",
+        "Also, nowadays.",
+        "It is now's turn",
+    ],
 )
 def test_cues_never_fire_inside_words(text: str) -> None:
     assert cues_in(text) == []

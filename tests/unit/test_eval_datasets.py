@@ -22,7 +22,9 @@ def test_named_datasets_load_from_the_data_dir(data_dir: Path) -> None:
     assert len({p.id for p in math500}) == 7
 
 
-def test_data_dir_comes_from_the_environment_when_not_given(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_dir_comes_from_the_environment_when_not_given(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RELAYCHAT_DATA", str(data_dir))
     assert default_data_dirs()[0] == data_dir
     assert len(load_dataset("amc23", limit=3)) == 3
@@ -30,7 +32,9 @@ def test_data_dir_comes_from_the_environment_when_not_given(data_dir: Path, monk
 
 def test_any_jsonl_or_csv_file_loads_by_path(tmp_path: Path) -> None:
     jsonl = tmp_path / "mine.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"question": f"{i}+1?", "answer": str(i + 1)}) for i in range(3)) + "\n")
+    jsonl.write_text(
+        "\n".join(json.dumps({"question": f"{i}+1?", "answer": str(i + 1)}) for i in range(3)) + "\n"
+    )
     problems = load_dataset(str(jsonl))
     assert [p.id for p in problems] == ["0", "1", "2"] and problems[2].answer == "3"
     table = tmp_path / "mine.csv"
@@ -44,11 +48,17 @@ def test_any_jsonl_or_csv_file_loads_by_path(tmp_path: Path) -> None:
 def test_gpqa_file_in_the_original_columns_becomes_multiple_choice(tmp_path: Path) -> None:
     path = tmp_path / "gpqa_diamond.csv"
     with path.open("w", newline="") as handle:
-        columns = ["Record ID", "Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2",
-                   "Incorrect Answer 3"]
+        columns = [
+            "Record ID",
+            "Question",
+            "Correct Answer",
+            "Incorrect Answer 1",
+            "Incorrect Answer 2",
+            "Incorrect Answer 3",
+        ]
         writer = csv.DictWriter(handle, columns)
         writer.writeheader()
-        writer.writerow(dict(zip(columns, ["r1", "Which?", "yes", "no", "maybe", "never"])))
+        writer.writerow(dict(zip(columns, ["r1", "Which?", "yes", "no", "maybe", "never"], strict=False)))
     by_path = load_dataset(str(path))
     by_name = load_dataset("gpqa", tmp_path)
     assert by_path == by_name
@@ -58,7 +68,7 @@ def test_gpqa_file_in_the_original_columns_becomes_multiple_choice(tmp_path: Pat
 def test_missing_data_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("relaychat.evaluation.datasets.default_data_dirs", lambda explicit=None: [tmp_path])
-    with pytest.raises(DatasetError, match="amc23.jsonl not found"):
+    with pytest.raises(DatasetError, match=r"amc23\.jsonl not found"):
         load_dataset("amc23", tmp_path)
     with pytest.raises(DatasetError, match="GPQA-Diamond is not distributed"):
         load_dataset("gpqa", tmp_path)
@@ -87,9 +97,11 @@ def test_dataset_file_is_the_file_load_dataset_reads(data_dir: Path, tmp_path: P
 
 def test_dataset_file_never_falls_back_to_the_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("relaychat.evaluation.datasets.default_data_dirs", lambda explicit=None: [tmp_path])
-    monkeypatch.setattr("relaychat.evaluation.datasets._from_hub", lambda name: [{"problem": "x", "answer": 1}])
+    monkeypatch.setattr(
+        "relaychat.evaluation.datasets._from_hub", lambda name: [{"problem": "x", "answer": 1}]
+    )
     assert len(load_dataset("amc23", tmp_path)) == 1
-    with pytest.raises(DatasetError, match="amc23.jsonl not found"):
+    with pytest.raises(DatasetError, match=r"amc23\.jsonl not found"):
         dataset_file("amc23", tmp_path)
 
 

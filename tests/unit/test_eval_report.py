@@ -14,12 +14,36 @@ from relaychat.evaluation.report import build_report
 from relaychat.evaluation.stats import cluster_bootstrap, percentile, wilson
 
 
-def record(problem: str, mode: str, sample: int, correct: bool, wall: float, large: int, small: int,
-           switches: int = 0, ttft: float = 0.5) -> SampleRecord:
-    summary = RunSummary(mode=mode, profile="p", wall_s=wall, ttft_s=ttft, switches=switches,  # type: ignore[arg-type]
-                         large=ModelStats(tokens=large), small=ModelStats(tokens=small))
-    return SampleRecord(problem_id=problem, mode=mode, sample=sample, seed=1, status="ok",  # type: ignore[arg-type]
-                        correct=correct, grade_source="answer", summary=summary)
+def record(
+    problem: str,
+    mode: str,
+    sample: int,
+    correct: bool,
+    wall: float,
+    large: int,
+    small: int,
+    switches: int = 0,
+    ttft: float = 0.5,
+) -> SampleRecord:
+    summary = RunSummary(
+        mode=mode,
+        profile="p",
+        wall_s=wall,
+        ttft_s=ttft,
+        switches=switches,  # type: ignore[arg-type]
+        large=ModelStats(tokens=large),
+        small=ModelStats(tokens=small),
+    )
+    return SampleRecord(
+        problem_id=problem,
+        mode=mode,
+        sample=sample,
+        seed=1,
+        status="ok",  # type: ignore[arg-type]
+        correct=correct,
+        grade_source="answer",
+        summary=summary,
+    )
 
 
 def as_map(records: list[SampleRecord]) -> dict[SampleKey, SampleRecord]:
@@ -74,7 +98,10 @@ def test_intervals_and_percentiles() -> None:
 
 
 def test_table_markdown_and_plot_show_every_mode(tmp_path: Path) -> None:
-    records = [record("a", "large", 0, True, 10, 100, 0), record("a", "relay", 0, False, 6, 60, 40, switches=3)]
+    records = [
+        record("a", "large", 0, True, 10, 100, 0),
+        record("a", "relay", 0, False, 6, 60, 40, switches=3),
+    ]
     report = build_report(as_map(records), [("a", "large", 0), ("a", "relay", 0)], {"dataset": "toy"})
     text = markdown(report)
     assert "| large | 100.0 |" in text and "| relay | 0.0 |" in text and "1.67x" in text

@@ -35,8 +35,14 @@ def backends(small_reply: Reply | None = None) -> dict[str, ScriptedBackend]:
 
 
 def plan(**update: object) -> EvalPlan:
-    values: dict[str, object] = {"problems": PROBLEMS, "modes": ["large", "small", "relay"], "samples": 2,
-                                     "concurrency": 3, "retries": 1, "backoff_s": 0.0}
+    values: dict[str, object] = {
+        "problems": PROBLEMS,
+        "modes": ["large", "small", "relay"],
+        "samples": 2,
+        "concurrency": 3,
+        "retries": 1,
+        "backoff_s": 0.0,
+    }
     values.update(update)
     return EvalPlan(**values)  # type: ignore[arg-type]
 
@@ -110,8 +116,12 @@ async def test_a_transient_failure_is_retried_and_counts_its_attempts(tmp_path: 
 
 
 async def test_a_rejected_request_is_not_retried_in_the_same_run(tmp_path: Path) -> None:
-    rejected = Reply(["x"], fail_after=0, error=RequestRejected("prompt too long", url="http://small", status=400))
-    run = runner(tmp_path, plan(problems=PROBLEMS[:1], modes=["small"], samples=1, retries=3), backends(rejected))
+    rejected = Reply(
+        ["x"], fail_after=0, error=RequestRejected("prompt too long", url="http://small", status=400)
+    )
+    run = runner(
+        tmp_path, plan(problems=PROBLEMS[:1], modes=["small"], samples=1, retries=3), backends(rejected)
+    )
     await run.run()
     (record,) = run.store.load().values()
     assert record.status == "failed" and record.attempts == 1 and record.error.startswith("http:")  # type: ignore[union-attr]

@@ -62,7 +62,13 @@ def test_nothing_to_grade_is_wrong_with_source_none() -> None:
 
 def test_multiple_choice_letters() -> None:
     problem = Problem(id="g", question="q", answer="C", kind="choice", choices=["w", "x", "y", "z"])
-    for text in (r"\boxed{C}", r"\boxed{(C)}", r"\boxed{\text{C}}", r"\boxed{C) 42 kelvin}", "The answer is (C)."):
+    for text in (
+        r"\boxed{C}",
+        r"\boxed{(C)}",
+        r"\boxed{\text{C}}",
+        r"\boxed{C) 42 kelvin}",
+        "The answer is (C).",
+    ):
         assert grade(problem, text).correct, text
     assert not grade(problem, r"\boxed{B}").correct
     assert not grade(problem, r"\boxed{E}").correct  # not an option
@@ -71,8 +77,14 @@ def test_multiple_choice_letters() -> None:
 
 def test_gpqa_options_are_shuffled_by_a_fixed_seed_per_problem() -> None:
     rows = [
-        {"Record ID": f"rec{i}", "Question": f"Q{i}?", "Correct Answer": "right",
-         "Incorrect Answer 1": "w1", "Incorrect Answer 2": "w2", "Incorrect Answer 3": "w3"}
+        {
+            "Record ID": f"rec{i}",
+            "Question": f"Q{i}?",
+            "Correct Answer": "right",
+            "Incorrect Answer 1": "w1",
+            "Incorrect Answer 2": "w2",
+            "Incorrect Answer 3": "w3",
+        }
         for i in range(40)
     ]
     first = [gpqa_problem(row, i) for i, row in enumerate(rows)]

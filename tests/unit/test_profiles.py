@@ -14,7 +14,9 @@ TRACE = "Okay, 2 + 2.\nSo the sum is 4.\n</think>\n\nThe answer is \\boxed{4}."
 
 
 def test_builtin_profiles_are_the_papers_pairs_and_the_demos() -> None:
-    assert {"qwen3-1.7b-32b", "qwen3-1.7b-32b-eagle3", "r1-1.5b-32b", "cpu-demo", "same-model"} <= set(builtin_names())
+    assert {"qwen3-1.7b-32b", "qwen3-1.7b-32b-eagle3", "r1-1.5b-32b", "cpu-demo", "same-model"} <= set(
+        builtin_names()
+    )
 
 
 def test_paper_cue_sets() -> None:
@@ -32,8 +34,15 @@ def test_continuation_prompt_extends_the_first_byte_for_byte(name: str, role: st
     user = render_prefix(fmt, QUESTION).split(fmt.reasoning_start)[0] if fmt.reasoning_start else first
     assert first.startswith(user)
     partial = fmt.reasoning_start + TRACE
-    turns = [{"role": "user", "content": f"{QUESTION[0]['content']}\n{fmt.instruction}" if fmt.instruction else QUESTION[0]["content"]},
-             {"role": "assistant", "content": partial}]
+    turns = [
+        {
+            "role": "user",
+            "content": f"{QUESTION[0]['content']}\n{fmt.instruction}"
+            if fmt.instruction
+            else QUESTION[0]["content"],
+        },
+        {"role": "assistant", "content": partial},
+    ]
     continued = render_messages(fmt, turns, add_generation_prompt=False, continue_final_message=True)
     assert continued == first + TRACE
 
@@ -90,6 +99,8 @@ def test_user_profile_file_and_cue_file_path(tmp_path: Path) -> None:
 
 def test_reserve_must_be_below_budget(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text('max_tokens = 10\nanswer_reserve = 10\n[large]\nurls = "http://a"\n[small]\nurls = "http://b"\n')
+    path.write_text(
+        'max_tokens = 10\nanswer_reserve = 10\n[large]\nurls = "http://a"\n[small]\nurls = "http://b"\n'
+    )
     with pytest.raises(ProfileError, match="answer_reserve"):
         load_profile(path)

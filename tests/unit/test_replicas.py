@@ -86,7 +86,9 @@ async def test_without_sessions_a_generations_continuations_follow_its_first_pro
             replica.delay = 0.001  # type: ignore[attr-defined]  # let the two runs interleave
 
     async def one(question: str) -> None:
-        controller = RelayController(profile, {"large": large_pool, "small": small_pool}, RelayOptions(max_tokens=120))
+        controller = RelayController(
+            profile, {"large": large_pool, "small": small_pool}, RelayOptions(max_tokens=120)
+        )
         events = [e async for e in controller.run([{"role": "user", "content": question}])]
         assert isinstance(events[-1], RunFinished) and events[-1].summary.switches >= 2
 

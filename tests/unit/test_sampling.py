@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 sampler = pytest.importorskip("vllm.v1.sample.ops.topk_topp_sampler")
 
-from relaychat.serving.sampling import top_k_then_top_p
+from relaychat.serving.sampling import top_k_then_top_p  # noqa: E402 (after the importorskip)
 
 VOCAB = 49_152  # SmolLM2's
 

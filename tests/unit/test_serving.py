@@ -49,7 +49,9 @@ def test_the_launcher_limits_vllms_idle_spin_and_sorting_in_every_process() -> N
         "      getattr(t.apply_top_k_top_p_pytorch, '_relaychat_patched', False))\n"
     )
     pytest.importorskip("vllm")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.split()[-3:] == ["1", "True", "True"]
 
 

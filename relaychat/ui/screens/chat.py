@@ -107,18 +107,24 @@ class ChatScreen(Screen[None]):
 
     @property
     def panels(self) -> list[MarginPanel | SpeedupPanel | CueTable | StatusPanel]:
-        return [self.query_one(MarginPanel), self.query_one(SpeedupPanel), self.query_one(CueTable),
-                self.query_one(StatusPanel)]
+        return [
+            self.query_one(MarginPanel),
+            self.query_one(SpeedupPanel),
+            self.query_one(CueTable),
+            self.query_one(StatusPanel),
+        ]
 
     def _describe(self) -> None:
         self.sub_title = self.settings.describe()
 
     def _show_servers(self) -> None:
         profile = self.settings.profile
-        self.query_one(StatusPanel).set_servers({
-            role: ServerRow(profile.spec(role).display_name or role, profile.spec(role).url)  # type: ignore[arg-type]
-            for role in ("large", "small")
-        })
+        self.query_one(StatusPanel).set_servers(
+            {
+                role: ServerRow(profile.spec(role).display_name or role, profile.spec(role).url)  # type: ignore[arg-type]
+                for role in ("large", "small")
+            }
+        )
 
     async def _flush(self) -> None:
         if self.feed is not None:
@@ -150,7 +156,7 @@ class ChatScreen(Screen[None]):
         self.banner.say("starting the CPU demo servers…", 0.0)
         try:
             await asyncio.to_thread(self.keeper.start_blocking, progress, log)
-        except Exception as exc:  # noqa: BLE001 - ServeError, or our own shutdown; say it plainly
+        except Exception as exc:
             self._starting = False
             self.banner.say(f"could not start the servers: {exc}. F5 replays a saved trace.", kind="error")
             await self._poll_health()
@@ -176,8 +182,10 @@ class ChatScreen(Screen[None]):
             if self.keeper.can_start or self.settings.profile.large.bundled
             else "start them, or point --large-url/--small-url at running servers"
         )
-        self.banner.say(f"No server answers ({where}): {hint}. Press F5 to replay a saved or the bundled "
-                        "demo trace.", kind="warning")
+        self.banner.say(
+            f"No server answers ({where}): {hint}. Press F5 to replay a saved or the bundled demo trace.",
+            kind="warning",
+        )
 
     # -- generations ------------------------------------------------------------------------------
 
@@ -240,7 +248,7 @@ class ChatScreen(Screen[None]):
             await view.mark_cancelled()
             self.session.end_turn(turn, "cancelled")
             raise
-        except Exception as exc:  # noqa: BLE001 - bad settings (e.g. budget), shown instead of crashing
+        except Exception as exc:
             await self._close_feed()
             view.set_result(f"could not run: {exc}")
             self.session.end_turn(turn, "failed", str(exc))
@@ -257,9 +265,13 @@ class ChatScreen(Screen[None]):
         except TraceError as exc:
             self.notify(str(exc), severity="error")
             return
-        question = next((e.messages[-1]["content"] for e in events if e.type == "run_started" and e.messages), "")
+        question = next(
+            (e.messages[-1]["content"] for e in events if e.type == "run_started" and e.messages), ""
+        )
         turn = self.session.start_turn(question or path.name, source="replay", trace=path)
-        view = await self.transcript.add_turn(question or "(no question in the trace)", label=f"replay {path.name} ·")
+        view = await self.transcript.add_turn(
+            question or "(no question in the trace)", label=f"replay {path.name} ·"
+        )
         feed = self._open_feed(view, None)
         self.pacer = Pacer(speed)
         prompt = self.query_one("#prompt", Input)

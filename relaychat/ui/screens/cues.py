@@ -47,7 +47,9 @@ class CuesScreen(ModalScreen[CueChoice | None]):
     def _fill(self) -> None:
         selection = self.query_one(SelectionList)
         selection.clear_options()
-        selection.add_options([(repr(c) if c != c.strip() else c, c, c not in self.disabled) for c in self.cues])
+        selection.add_options(
+            [(repr(c) if c != c.strip() else c, c, c not in self.disabled) for c in self.cues]
+        )
         self.query_one("#cue-title", Label).update(f"cues from {self.source}: space toggles, Ctrl+S applies")
 
     @on(Button.Pressed, "#load")

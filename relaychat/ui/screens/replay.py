@@ -52,7 +52,9 @@ class ReplayScreen(ModalScreen[ReplayChoice | None]):
                 yield Input(placeholder="…or a trace file path", id="trace-path")
                 yield Select(
                     [(("max" if s == float("inf") else f"{s:g}×"), s) for s in SPEEDS],
-                    value=4.0, allow_blank=False, id="speed",
+                    value=4.0,
+                    allow_blank=False,
+                    id="speed",
                 )
                 yield Button("Play", variant="primary", id="play")
 

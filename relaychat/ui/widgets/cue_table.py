@@ -31,7 +31,7 @@ class CueTable(DataTable[str]):
                 continue
             changed = True
             if stat.cue in self._shown:
-                for (_, key, _), value in zip(COLUMNS[1:], row[1:]):
+                for (_, key, _), value in zip(COLUMNS[1:], row[1:], strict=False):
                     self.update_cell(stat.cue, key, value)
             else:
                 self.add_row(*row, key=stat.cue)
@@ -63,5 +63,9 @@ class CueTable(DataTable[str]):
 
 def _row(stat: CueStat) -> tuple[str, int, int, str]:
     mean = stat.mean_margin
-    return (repr(stat.cue) if stat.cue != stat.cue.strip() else stat.cue, stat.count, stat.small_tokens,
-            "-" if mean is None else f"{mean:.2f}")
+    return (
+        repr(stat.cue) if stat.cue != stat.cue.strip() else stat.cue,
+        stat.count,
+        stat.small_tokens,
+        "-" if mean is None else f"{mean:.2f}",
+    )

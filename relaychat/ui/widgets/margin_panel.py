@@ -57,8 +57,12 @@ class MarginPanel(Widget):
             style = ROLE_STYLE[self._writer]
             name = self._names.get(self._writer, self._writer)
             head = Content.assemble(
-                ("■ ", style), (name[: max(4, width - 26)], style), "  now ",
-                (_fmt(self._last), "bold"), "  mean ", (_fmt(self._mean), "bold"),
+                ("■ ", style),
+                (name[: max(4, width - 26)], style),
+                "  now ",
+                (_fmt(self._last), "bold"),
+                "  mean ",
+                (_fmt(self._mean), "bold"),
             )
         lines = [head]
         for row in spark_rows(values, self.BAR_ROWS):

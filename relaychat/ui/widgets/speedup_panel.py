@@ -24,12 +24,30 @@ class SpeedupPanel(Static):
         large_only = "-" if est.large_only_s is None else f"{est.large_only_s:.1f} s"
         self.update(
             Content.assemble(
-                ("speedup ", "$relay-muted"), (speed, "bold $accent"), ("  bound 1/share ", "$relay-muted"), bound,
-                "\n", ("large share ", "$relay-muted"), (share, "$relay-large"),
-                ("  switches ", "$relay-muted"), str(est.switches),
-                "\n", ("wall ", "$relay-muted"), f"{est.wall_s:.1f} s", ("  large-only ", "$relay-muted"), large_only,
-                "\n", ("large decode ", "$relay-muted"), rate,
-                ("" if done or stats.decode_tok_s("large") else "  (from an earlier run)" if est.large_tok_s else "",
-                 "$relay-muted"),
+                ("speedup ", "$relay-muted"),
+                (speed, "bold $accent"),
+                ("  bound 1/share ", "$relay-muted"),
+                bound,
+                "\n",
+                ("large share ", "$relay-muted"),
+                (share, "$relay-large"),
+                ("  switches ", "$relay-muted"),
+                str(est.switches),
+                "\n",
+                ("wall ", "$relay-muted"),
+                f"{est.wall_s:.1f} s",
+                ("  large-only ", "$relay-muted"),
+                large_only,
+                "\n",
+                ("large decode ", "$relay-muted"),
+                rate,
+                (
+                    ""
+                    if done or stats.decode_tok_s("large")
+                    else "  (from an earlier run)"
+                    if est.large_tok_s
+                    else "",
+                    "$relay-muted",
+                ),
             )
         )

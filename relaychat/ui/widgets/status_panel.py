@@ -55,7 +55,9 @@ class StatusPanel(Static):
             ttft = "-" if row.ttft_s is None else f"{row.ttft_s * 1000:.0f} ms"
             lines.append(
                 Content.assemble(
-                    ("● ", HEALTH_STYLE[row.health]), (f"{role:<5} ", f"bold $relay-{role}"), row.name,
+                    ("● ", HEALTH_STYLE[row.health]),
+                    (f"{role:<5} ", f"bold $relay-{role}"),
+                    row.name,
                     (f"  {row.health}", HEALTH_STYLE[row.health]),
                 )
             )

@@ -9,11 +9,19 @@ from textual.widgets import Static
 from relaychat.ui.widgets.turn_view import TurnView
 
 WELCOME = Content.assemble(
-    ("RelayChat", "bold $primary"), " — a large and a small model relay one answer.\n",
-    ("■ large model", "$relay-large"), "  ", ("■ small model", "$relay-small"), "  ",
-    ("underlined", "bold underline"), (" = the cue that handed over\n", "$relay-muted"),
-    ("Type a question and press Enter. F1 keys · F2 mode · F4 cues · F5 replay · F6 export · Ctrl+P all commands",
-     "$relay-muted"),
+    ("RelayChat", "bold $primary"),
+    " — a large and a small model relay one answer.\n",
+    ("■ large model", "$relay-large"),
+    "  ",
+    ("■ small model", "$relay-small"),
+    "  ",
+    ("underlined", "bold underline"),
+    (" = the cue that handed over\n", "$relay-muted"),
+    (
+        "Type a question and press Enter. "
+        "F1 keys · F2 mode · F4 cues · F5 replay · F6 export · Ctrl+P all commands",
+        "$relay-muted",
+    ),
 )
 
 

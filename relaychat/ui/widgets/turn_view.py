@@ -142,7 +142,9 @@ class TurnView(Vertical):
     async def _open_answer(self, role: Role) -> None:
         self.answer_model = role
         label = Static(
-            Content.assemble(("answer ", "bold $relay-muted"), (f"written by the {role} model", f"$relay-{role}")),
+            Content.assemble(
+                ("answer ", "bold $relay-muted"), (f"written by the {role} model", f"$relay-{role}")
+            ),
             classes="stage-label answer-label",
         )
         self._answer = Markdown(classes=f"answer -{role}")
@@ -169,7 +171,9 @@ class TurnView(Vertical):
         )
         if isinstance(event, RunFailed):
             self.status = "failed"
-            self.set_result(Content.assemble(("failed: ", "bold $error"), event.error.message, f"  ({facts})"))
+            self.set_result(
+                Content.assemble(("failed: ", "bold $error"), event.error.message, f"  ({facts})")
+            )
         else:
             self.status = "done"
             self.set_result(Content.assemble(("✓ ", "$success"), (facts, "$relay-muted")))
