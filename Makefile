@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` (the chat app on the built-in CPU demo pair) and `make test`.
-.PHONY: setup demo test test-fast
+.PHONY: setup demo test test-fast lint
 
 setup:
 	@bash launch/setup.sh
@@ -11,4 +11,11 @@ test: setup
 	.venv/bin/pytest
 
 test-fast: setup
-	.venv/bin/pytest -m "not integration"
+	.venv/bin/pytest -m "not integration and not benchmark"
+
+# Gates run by CI before the tests: style, format, types, and the layer contracts (pyproject.toml).
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports

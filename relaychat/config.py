@@ -1,12 +1,17 @@
 """User settings: `config.toml` in the config dir, then `RELAYCHAT_*` environment variables, then flags.
 
-Precedence (highest first): command-line flags, environment, config file, defaults.
+Precedence (highest first): command-line flags, environment, config file, defaults. A bad value in any
+of them is a `SettingsError` that names where it came from, never a traceback or a silent default.
 """
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
+from typing import Any
 
+from pydantic import PositiveInt, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,19 +22,27 @@ from pydantic_settings import (
 from relaychat.core.events import Mode, Role
 from relaychat.paths import config_dir
 
+ENV_PREFIX = "RELAYCHAT_"
+
+
+class SettingsError(Exception):
+    """config.toml or a RELAYCHAT_* variable holds something unusable; the message says which."""
+
 
 def config_file() -> Path:
     return config_dir() / "config.toml"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELAYCHAT_", extra="ignore")
+    # Unknown keys in config.toml are errors (a typo must not be silently ignored); environment
+    # variables are only read for the fields below.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
 
     profile: str = "cpu-demo"
     large_url: str | None = None
     small_url: str | None = None
     mode: Mode = "relay"
-    max_tokens: int | None = None
+    max_tokens: PositiveInt | None = None
     answer_model: Role | None = None
     cues_file: str | None = None
     seed: int | None = None
@@ -49,5 +62,46 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
 
 
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """Parse config.toml ourselves first, so a syntax error is reported with its file and line."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _where(field: str, from_file: dict[str, Any]) -> str:
+    env = ENV_PREFIX + field.upper()
+    if any(name.upper() == env for name in os.environ):
+        return f"environment variable {env}"
+    if field in from_file:
+        return f"`{field}` in {config_file()}"
+    return f"setting `{field}`"
+
+
+def _describe(exc: ValidationError, from_file: dict[str, Any]) -> str:
+    known = ", ".join(Settings.model_fields)
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key `{field}` in {config_file()} (known keys: {known})")
+        else:
+            value = error.get("input")
+            problems.append(f"{_where(field, from_file)}: {error['msg'].lower()} (got {value!r})")
+    return "; ".join(problems)
+
+
 def load_settings() -> Settings:
-    return Settings()
+    """The user's settings, or a SettingsError that says which key or variable is wrong."""
+    from_file = _read_config_file(config_file())
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, from_file)) from None

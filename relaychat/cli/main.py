@@ -6,11 +6,13 @@ With no sub-command, `relaychat` opens the chat TUI.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 from relaychat.cli.common import UserError, fail
-from relaychat.config import load_settings
+from relaychat.config import SettingsError, load_settings
 
 # name -> module; each module has register(subparsers) and its parser's default `func`.
 COMMANDS = {
@@ -37,7 +39,22 @@ examples:
   relaychat run --mode large --json "..."    large model only, one JSON event per line
   relaychat serve --profile cpu-demo         start the demo servers and keep them up
   relaychat replay TRACE.jsonl               replay a saved run without any server
+
+exit codes:
+  0    success
+  1    the work ran but failed: a generation ended with a `failed` event, a benchmark or
+       evaluation had failed samples (the trace or records say why)
+  2    bad input: an unknown command or option, a bad setting, profile, cue set, dataset or
+       trace, or servers that cannot be reached or started
+  130  interrupted (Ctrl-C); what was done so far is saved
 """
+
+
+def package_version() -> str:
+    try:
+        return version("relaychat")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,33 +64,39 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"relaychat {package_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 
+def route(argv: list[str]) -> list[str]:
+    """Options without a command go to the chat app (`relaychat --profile X`); a word that is no
+    command is a usage error with the closest command suggested, not a question for the chat app."""
+    if not argv:
+        return ["chat"]
+    first = argv[0]
+    if first in COMMANDS or first in ("-h", "--help", "--version"):
+        return argv
+    if first.startswith("-"):
+        return ["chat", *argv]
+    close = difflib.get_close_matches(first, list(COMMANDS), n=1, cutoff=0.6)
+    hint = f"; did you mean `relaychat {close[0]}`?" if close else ""
+    raise UserError(f"unknown command {first!r}{hint} (commands: {', '.join(COMMANDS)})")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    # `relaychat` and `relaychat --profile X` open the chat app: route options without a command to it.
-    if "chat" in commands and (not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help"))):
-        argv = ["chat", *argv]
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return
-    settings = load_settings()
     try:
-        code = args.func(args, settings)
+        argv = route(argv)
     except UserError as exc:
+        fail(str(exc))
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        code = args.func(args, settings)
+    except (UserError, SettingsError) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)

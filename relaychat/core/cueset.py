@@ -28,7 +28,12 @@ def load_cue_set(path: str | Path) -> CueSet:
     path = Path(path)
     if not path.is_file():
         raise CueSetError(f"no cue-set file at {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CueSetError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from exc
+    except OSError as exc:
+        raise CueSetError(f"cannot read {path}: {exc.strerror}") from exc
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

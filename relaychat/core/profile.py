@@ -124,7 +124,12 @@ def load_profile(name_or_path: str | Path) -> PairProfile:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise ProfileError(f"no profile file at {path}")
-        text, source = path.read_text(encoding="utf-8"), str(path.resolve())
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path.resolve())
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from exc
+        except OSError as exc:
+            raise ProfileError(f"cannot read {path}: {exc.strerror}") from exc
     else:
         resource = resources.files("relaychat.profiles").joinpath(f"{name_or_path}.toml")
         if not resource.is_file():
