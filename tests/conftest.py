@@ -16,6 +16,12 @@ os.environ.setdefault("RELAYCHAT_CACHE", str(cache_dir()))
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/benchmarks/" in str(item.fspath):
+            item.add_marker(pytest.mark.benchmark)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path_factory.mktemp("relaychat-home")

@@ -153,9 +153,6 @@ def test_small_turns_end_at_sentence_ends(live_runs: list[LiveRun]) -> None:
     assert seen > 0
 
 
-IN_FLIGHT: list[tuple[str, int, float]] = []
-
-
 def test_token_counts_equal_the_servers_own(live_runs: list[LiveRun]) -> None:
     for run in live_runs:
         final = run.events[-1]
@@ -181,19 +178,6 @@ def test_token_counts_equal_the_servers_own(live_runs: list[LiveRun]) -> None:
                 )
             else:
                 assert lost >= 0
-            IN_FLIGHT.append((role, aborted, lost if run.exclusive else 0))
-
-
-def test_report_in_flight_loss(live_runs: list[LiveRun]) -> None:
-    """Not a check: prints the measured in-flight loss per aborted stream for the notes."""
-    aborted = sum(a for _, a, _ in IN_FLIGHT)
-    lost = sum(n for _, _, n in IN_FLIGHT)
-    exclusive = sum(1 for run in live_runs if run.exclusive)
-    print(
-        f"\nin-flight tokens lost at aborts: {lost:.0f} over {aborted} aborted streams; "
-        f"{exclusive}/{len(live_runs)} runs had the servers to themselves (exact check)"
-    )
-    assert aborted >= 0
 
 
 def test_margins_are_probability_gaps(live_runs: list[LiveRun]) -> None:

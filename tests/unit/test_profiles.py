@@ -31,8 +31,9 @@ def test_continuation_prompt_extends_the_first_byte_for_byte(name: str, role: st
     """The template renders a partial assistant turn verbatim, so first prompt + trace == continuation."""
     fmt = load_profile(name).spec(role).prompt  # type: ignore[arg-type]
     first = render_prefix(fmt, QUESTION)
-    user = render_prefix(fmt, QUESTION).split(fmt.reasoning_start)[0] if fmt.reasoning_start else first
-    assert first.startswith(user)
+    # The first prompt opens the reasoning: the generation continues right after the marker.
+    assert first.endswith(fmt.reasoning_start)
+    assert QUESTION[0]["content"] in first
     partial = fmt.reasoning_start + TRACE
     turns = [
         {
