@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunSummary, SegmentEnded, SegmentStarted
+from relaychat.core.events import (
+    RelayEvent,
+    RunFailed,
+    RunFinished,
+    RunSummary,
+    SegmentEnded,
+    SegmentStarted,
+)
 from relaychat.evaluation.stats import describe
 
 SWITCH_TRIGGERS = ("cue", "sentence_end", "small_limit")  # segment triggers that are relay switches
@@ -169,7 +176,7 @@ def aggregate(
     observations: list[RunObservation],
     duration_s: float,
     cpu_s: float,
-    servers: dict[str, ServerDelta],
+    servers: Mapping[str, ServerDelta],
 ) -> ScenarioMetrics:
     ok = [o for o in observations if o.error is None and o.summary is not None]
     summaries = [o.summary for o in ok if o.summary is not None]
@@ -228,7 +235,7 @@ def aggregate(
         switch_next_ttft_ms=Distribution.of(next_ttfts, 1000),
         switch_client_ms=Distribution.of(client, 1000),
         segments=sum(o.segments for o in ok),
-        role_segments={r: sum(s.stats(r).segments for s in summaries) for r in ("large", "small")},  # type: ignore[arg-type]
+        role_segments={r: sum(s.stats(r).segments for s in summaries) for r in ("large", "small")},
         client_cpu_s=cpu_s,
         client_cpu_ms_per_token=cpu_s * 1000 / received if received else None,
         large_share=large / output if output else None,
@@ -254,7 +261,7 @@ def _overhead(summaries: list[RunSummary], servers: Mapping[str, ServerDelta]) -
     for s in summaries:
         ideal = s.ttft_s or 0.0
         for role in ("large", "small"):
-            stats = s.stats(role)  # type: ignore[arg-type]
+            stats = s.stats(role)
             step = servers[role].step_s if role in servers else None
             if stats.tokens and step is None:
                 return {"overhead_ms_per_switch": None, "residual_ms_per_run": None, "own_speed_share": None}

@@ -82,15 +82,15 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
     ]
     if m.servers:
         lines.append(_header("Server counters (/metrics deltas)"))
-        for role, d in m.servers.items():
-            rate = _num(d.hit_rate * 100 if d.hit_rate is not None else None, 1)
+        for role, server in m.servers.items():
+            rate = _num(server.hit_rate * 100 if server.hit_rate is not None else None, 1)
             lines.append(
-                _line(f"{role}: prompt tokens / cache hit rate (%)", f"{d.prompt_tokens:.0f} / {rate}")
+                _line(f"{role}: prompt tokens / cache hit rate (%)", f"{server.prompt_tokens:.0f} / {rate}")
             )
             segments = m.role_segments.get(role, 0)
-            per = d.computed_prompt_tokens / segments if segments else None
+            per = server.computed_prompt_tokens / segments if segments else None
             lines.append(_line(f"{role}: prefilled tokens per segment", _num(per, 1)))
-            lines.append(_line(f"{role}: generated tokens", f"{d.generation_tokens:.0f}"))
+            lines.append(_line(f"{role}: generated tokens", f"{server.generation_tokens:.0f}"))
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 
@@ -184,7 +184,11 @@ def comparison_table(results: Sequence[ScenarioMetrics]) -> Table:
             _num(m.early_starts / m.switches if m.switches else None, 2),
             _num(m.discarded_after_cues / m.switches * 2 if m.switches else None, 2),
             _num(m.client_cpu_ms_per_token, 3),
-            _num(hits["large"] * 100 if hits.get("large") is not None else None, 1),
-            _num(hits["small"] * 100 if hits.get("small") is not None else None, 1),
+            _num(_percent(hits.get("large")), 1),
+            _num(_percent(hits.get("small")), 1),
         )
     return table
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else fraction * 100

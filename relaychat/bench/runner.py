@@ -132,7 +132,7 @@ def _profile_for(scenario: Scenario, profile: PairProfile) -> PairProfile:
 
 
 def _used(scenario: Scenario, backends: Mapping[Role, Backend]) -> dict[Role, Backend]:
-    roles: list[Role] = ["large", "small"] if scenario.mode == "relay" else [scenario.mode]  # type: ignore[list-item]
+    roles: list[Role] = ["large", "small"] if scenario.mode == "relay" else [scenario.mode]
     return {r: backends[r] for r in roles}
 
 
@@ -183,7 +183,9 @@ async def run_scenario(
     await asyncio.gather(*(worker() for _ in range(scenario.concurrency)))
     duration, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     after = await read_counters(used)
-    servers = {role: ServerDelta.between(before[role], after[role]) for role in used if after[role]}
+    servers: dict[str, ServerDelta] = {
+        role: ServerDelta.between(before[role], after[role]) for role in used if after[role]
+    }
     metrics = aggregate(
         scenario.name,
         scenario.mode,

@@ -42,7 +42,7 @@ BUILTIN_PROMPTS = [
 ]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="measure the relay's own overhead on the servers at hand",

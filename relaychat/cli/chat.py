@@ -10,7 +10,7 @@ from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "chat",
         help="chat in the terminal app (the default command)",

@@ -81,7 +81,7 @@ def servers_up(
     down = {
         role: url
         for role in ("large", "small")
-        for url in spec_urls(profile.spec(role))  # type: ignore[arg-type]
+        for url in spec_urls(profile.spec(role))
         if not is_healthy(url)
     }
     if not down:

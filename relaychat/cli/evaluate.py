@@ -35,7 +35,7 @@ from relaychat.paths import data_dir
 MODES: tuple[Mode, ...] = ("large", "small", "relay")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="accuracy and latency of large, small and relay on a benchmark",

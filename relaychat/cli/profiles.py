@@ -12,7 +12,7 @@ from relaychat.config import Settings
 from relaychat.core.profile import ProfileError, builtin_names, load_profile
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("profiles", help="list model pairs, or show one", description=__doc__)
     parser.add_argument("name", nargs="?", help="show this profile (name or TOML file) as JSON")
     parser.set_defaults(func=cmd_profiles)

@@ -16,7 +16,7 @@ from relaychat.core.summary import summarize
 from relaychat.core.trace import TraceError, load_trace, replay
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "replay",
         help="replay a saved trace in the terminal",

@@ -36,7 +36,7 @@ def positive_int(value: str) -> int:
     return number
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="one generation, streamed to the terminal",
@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_run(profile, options, question, args))
 
 
-async def _run(profile, options: RelayOptions, question: str, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+async def _run(profile, options: RelayOptions, question: str, args: argparse.Namespace) -> int:
     backends = make_backends(profile)
     controller = RelayController(profile, backends, options)
     out = Console(highlight=False, soft_wrap=True)

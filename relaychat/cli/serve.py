@@ -13,7 +13,7 @@ from relaychat.config import Settings
 from relaychat.serving.manager import profile_is_local, servers_for
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="start the CPU demo servers and keep them running",

@@ -102,6 +102,7 @@ def load_dataset(
         rows = _from_hub(name) if name in HUB_IDS else None
         if rows is None:
             raise _not_found(name, folders)
+    assert rows is not None  # either read from the file or from the hub, else raised above
     problems = list(problems_from_rows(rows, name, require_answers=require_answers))
     if not problems:
         raise DatasetError(f"dataset {name_or_path!r} has no problems")

@@ -102,8 +102,8 @@ def math_equal(reference: str, predicted: str, *, whole_text: bool = False, time
     from math_verify import parse, verify
 
     timeout = timeout_s if _on_main_thread() else None
-    gold = parse(_wrap(reference), parsing_timeout=timeout)  # type: ignore[arg-type]
-    pred = parse(predicted if whole_text else _wrap(predicted), parsing_timeout=timeout)  # type: ignore[arg-type]
+    gold = parse(_wrap(reference), parsing_timeout=timeout)
+    pred = parse(predicted if whole_text else _wrap(predicted), parsing_timeout=timeout)
     if not gold or not pred:
         return False
     return bool(verify(gold, pred, timeout_seconds=timeout))

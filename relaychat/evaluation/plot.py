@@ -23,7 +23,9 @@ def plot_accuracy_latency(report: EvalReport, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
     for m in points:
-        acc = m.pass_at_1 * 100  # type: ignore[operator]
+        if m.pass_at_1 is None or m.latency_mean_s is None:
+            continue  # filtered above; says so to the type checker
+        acc = m.pass_at_1 * 100
         low = acc - (m.ci_low or 0) * 100
         high = (m.ci_high if m.ci_high is not None else 1) * 100 - acc
         colour = MODE_COLOURS.get(m.mode, "#555555")

@@ -117,7 +117,7 @@ class EvalRunner:
         trace = self.store.trace_path(key)
         base = SampleRecord(
             problem_id=problem_id,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             sample=index,
             seed=seed,
             status="failed",
@@ -161,8 +161,8 @@ def manifest_for(profile: PairProfile, dataset: str, plan: EvalPlan) -> dict[str
     return {
         "dataset": dataset,
         "profile": profile.name,
-        "prompts": {r: profile.spec(r).prompt.model_dump() for r in ("large", "small")},  # type: ignore[arg-type]
-        "sampling": {r: profile.spec(r).sampling.model_dump() for r in ("large", "small")},  # type: ignore[arg-type]
+        "prompts": {r: profile.spec(r).prompt.model_dump() for r in ("large", "small")},
+        "sampling": {r: profile.spec(r).sampling.model_dump() for r in ("large", "small")},
         "cues": list(profile.cues),
         "max_tokens": plan.max_tokens or profile.max_tokens,
         "base_seed": plan.base_seed,

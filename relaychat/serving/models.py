@@ -114,7 +114,8 @@ def _convert(model: BundledModel, out: Path) -> None:
     folder, name = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     if model.needs_bos:
-        tokenizer.add_bos_token = True
+        # transformers' stubs declare the property read-only; it has a setter that rebuilds the processor.
+        tokenizer.add_bos_token = True  # type: ignore[misc]
     net = AutoModelForCausalLM.from_pretrained(
         folder,
         gguf_file=name,
@@ -123,7 +124,7 @@ def _convert(model: BundledModel, out: Path) -> None:
     )
     # A GGUF-loaded model refuses save_pretrained ("not serializable"): the weights are already
     # dequantized, so drop the quantizer and its config before saving.
-    net.hf_quantizer = None
+    net.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(net.config, "quantization_config"):
         del net.config.quantization_config
     net.save_pretrained(out)

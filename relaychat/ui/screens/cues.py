@@ -26,7 +26,8 @@ class CuesScreen(ModalScreen[CueChoice | None]):
 
     def __init__(self, cues: list[str], disabled: set[str], source: str) -> None:
         super().__init__()
-        self.cues, self.disabled, self.source = list(cues), set(disabled), source
+        # Not `self.disabled`: that is Textual's own reactive flag, which a non-empty set would switch on.
+        self.cues, self.off, self.source = list(cues), set(disabled), source
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -47,9 +48,7 @@ class CuesScreen(ModalScreen[CueChoice | None]):
     def _fill(self) -> None:
         selection = self.query_one(SelectionList)
         selection.clear_options()
-        selection.add_options(
-            [(repr(c) if c != c.strip() else c, c, c not in self.disabled) for c in self.cues]
-        )
+        selection.add_options([(repr(c) if c != c.strip() else c, c, c not in self.off) for c in self.cues])
         self.query_one("#cue-title", Label).update(f"cues from {self.source}: space toggles, Ctrl+S applies")
 
     @on(Button.Pressed, "#load")
@@ -61,7 +60,7 @@ class CuesScreen(ModalScreen[CueChoice | None]):
         except CueSetError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.cues, self.disabled, self.source = list(cue_set.cues), set(), path
+        self.cues, self.off, self.source = list(cue_set.cues), set(), path
         self._fill()
         self.notify(f"loaded {len(self.cues)} cues from {path}")
 

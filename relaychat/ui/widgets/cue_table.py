@@ -9,7 +9,7 @@ from relaychat.ui.live_stats import CueStat, LiveStats
 COLUMNS = (("cue", "cue", 14), ("hits", "hits", 4), ("→small", "tokens", 6), ("margin", "margin", 6))
 
 
-class CueTable(DataTable[str]):
+class CueTable(DataTable[str | int]):
     """Click a column header to sort by it (again to reverse)."""
 
     def __init__(self, **kwargs: object) -> None:
@@ -31,7 +31,8 @@ class CueTable(DataTable[str]):
                 continue
             changed = True
             if stat.cue in self._shown:
-                for (_, key, _), value in zip(COLUMNS[1:], row[1:], strict=False):
+                values: tuple[str | int, ...] = row[1:]
+                for (_, key, _), value in zip(COLUMNS[1:], values, strict=False):
                     self.update_cell(stat.cue, key, value)
             else:
                 self.add_row(*row, key=stat.cue)
