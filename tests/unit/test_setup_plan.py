@@ -1,0 +1,128 @@
+"""Applying the setup decision: where costs come from, user overrides, what a started server records."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from relaychat.core.profile import load_profile
+from relaychat.serving import manager, setup_plan
+from relaychat.serving.costs import ServerCosts, save_costs
+from relaychat.serving.hardware import CpuInfo
+from relaychat.serving.setup_plan import after_start, apply_setup, cost_lookup, plan_setup
+from relaychat.serving.setup_record import SetupRecord, read_record, remove_record, write_record
+
+AVX2 = CpuInfo("AMD EPYC (AVX2)", frozenset({"avx2"}), 2)
+ZEN4 = CpuInfo("AMD EPYC Zen 4", frozenset({"avx2", "avx512f", "avx512_bf16"}), 2)
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def measured(dtype: str, prefill: float, decode: float, machine: str, block: int = 32) -> ServerCosts:
+    return ServerCosts(
+        model="smollm2-135m-instruct",
+        dtype=dtype,
+        block_size=block,
+        machine=machine,
+        prefill_ms_per_token=prefill,
+        decode_ms_per_token=decode,
+        cached_ttft_ms=50.0,
+        request_ms=30.0,
+    )
+
+
+def test_costs_come_from_a_measurement_then_a_carried_over_one_then_the_priors() -> None:
+    lookup = cost_lookup(ZEN4, {"large": "smollm2-135m-instruct", "small": "smollm2-135m-instruct"})
+    assert lookup("large", "bfloat16", 32).source == "prior"
+    save_costs(measured("bfloat16", 2.0, 60.0, ZEN4.key))  # a busy machine: everything twice as slow
+    exact = lookup("large", "bfloat16", 32)
+    assert exact.source == "measured" and exact.decode_ms_per_token == 60.0
+    other_block = lookup("large", "bfloat16", 64)
+    assert other_block.source == "prior" and other_block.decode_ms_per_token == 60.0
+    fp32 = lookup("large", "float32", 32)  # never measured: the measured bf16 times the class ratios
+    assert fp32.source == "prior" and fp32.decode_ms_per_token == pytest.approx(60.0 * 34.5 / 30.0)
+    assert fp32.prefill_ms_per_token == pytest.approx(2.0 * 1.6 / 0.8)
+    # Another machine's measurement is never used.
+    assert cost_lookup(AVX2, {"large": "smollm2-135m-instruct"})("large", "bfloat16", 32).source == "prior"
+
+
+def test_a_busy_machine_does_not_flip_the_choice_to_the_dtype_never_measured() -> None:
+    save_costs(measured("bfloat16", 2.4, 66.0, ZEN4.key))  # what the probe saw here under load
+    assert plan_setup(load_profile("same-model"), ZEN4).dtypes["large"] == "bfloat16"
+
+
+def test_the_choice_by_cpu_class_and_the_users_override() -> None:
+    profile = load_profile("same-model")
+    assert plan_setup(profile, AVX2).dtypes == {"large": "float32", "small": "float32"}
+    assert plan_setup(profile, ZEN4).dtypes == {"large": "bfloat16", "small": "bfloat16"}
+    large = profile.large.model_copy(update={"dtype": "bfloat16", "block_size": 64})
+    forced = plan_setup(profile.model_copy(update={"large": large}), AVX2)
+    assert forced.forced and forced.block_size == 64
+    assert forced.dtypes == {"large": "bfloat16", "small": "float32"}  # the small role stays automatic
+    assert "set by the user (large bfloat16, block 64)" in forced.reason
+
+
+def test_a_profile_block_size_must_be_one_vllm_cpu_accepts() -> None:
+    with pytest.raises(ValueError, match="multiple of 32"):
+        load_profile("same-model").large.model_validate({"urls": ["http://x"], "block_size": 16})
+
+
+def test_servers_about_to_start_get_the_chosen_dtype_and_block_size() -> None:
+    profile = load_profile("same-model")
+    servers = manager.servers_for(profile)
+    lines: list[str] = []
+    choice = apply_setup(profile, servers, lines.append, AVX2)
+    assert [(s.dtype, s.block_size) for s in servers] == [("float32", 32), ("float32", 32)]
+    command = manager.server_command(servers[0], Path("/models/x"))
+    assert command[command.index("--dtype") + 1] == "float32"
+    assert command[command.index("--block-size") + 1] == "32"
+    assert "fp32, block 32" in lines[0] and "no native bf16" in lines[0] and choice.one_core_each
+    alone = manager.servers_for(profile)
+    apply_setup(profile, alone, lines.append, CpuInfo("one core", frozenset({"avx2"}), 1))
+    assert all(s.spec.cpu_core is None for s in alone)  # nothing to pin to
+
+
+class _Process:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+
+def test_started_servers_are_measured_once_and_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = load_profile("same-model")
+    servers = manager.servers_for(profile)
+    choice = apply_setup(profile, servers, lambda _: None, ZEN4)
+    for server in servers:
+        server.process = _Process(os.getpid())  # type: ignore[assignment]
+    probes: list[str] = []
+
+    def fake_measure(url: str, model: str, *args: object, **kwargs: object) -> ServerCosts:
+        probes.append(url)
+        return measured("bfloat16", 0.9, 31.0, ZEN4.key)
+
+    monkeypatch.setattr(setup_plan, "measure", fake_measure)
+    lines: list[str] = []
+    costs = after_start(profile, servers, choice, lines.append, ZEN4)
+    assert set(costs) == {"small", "large"} and len(probes) == 2
+    assert any("prefill 0.9 ms/token" in line for line in lines)
+    record = read_record(profile.large.url)
+    assert record is not None and record.dtype == "bfloat16" and record.block_size == 32
+    assert record.costs is not None and record.costs.decode_ms_per_token == 31.0
+    assert record.cpu["class"] == "avx512-bf16" and record.reason == choice.reason
+
+
+def test_a_record_of_a_process_that_is_gone_is_ignored_and_removal_checks_the_pid() -> None:
+    url = "http://127.0.0.1:8199"
+    write_record(SetupRecord(url=url, pid=os.getpid(), model="m", dtype="float32", block_size=32))
+    assert read_record(url) is not None
+    remove_record(url, pid=os.getpid() + 1)  # someone else's server now: left alone
+    assert read_record(url) is not None
+    remove_record(url, pid=os.getpid())
+    assert read_record(url) is None
+    write_record(SetupRecord(url=url, pid=2**22 + 12345, model="m", dtype="float32", block_size=32))
+    assert read_record(url) is None and read_record(url, check_alive=False) is not None
