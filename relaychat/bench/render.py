@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 
+from relaychat.bench.gap import GapParts
 from relaychat.bench.metrics import Distribution, ScenarioMetrics
 
 WIDTH = 60
@@ -32,8 +33,53 @@ def _dist(title: str, name: str, unit: str, d: Distribution) -> list[str]:
     ]
 
 
-def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) -> str:
-    """vLLM-style text block of one scenario; `floors`: each server's cached TTFT (ms), the physical floor."""
+def setup_lines(setup: Mapping[str, object]) -> list[str]:
+    """The machine and serving setup a result was measured on (`serving.setup_plan.servers_setup`)."""
+    cpu = setup.get("cpu")
+    lines = []
+    if isinstance(cpu, Mapping):
+        features = ", ".join(str(f) for f in cpu.get("features") or []) or "none found"
+        lines.append(_line("CPU", f"{cpu.get('model')} ({cpu.get('cores')} cores)"))
+        lines.append(_line("CPU features", features))
+    servers = setup.get("servers")
+    for role, server in servers.items() if isinstance(servers, Mapping) else []:
+        if not isinstance(server, Mapping):
+            continue
+        lines.append(
+            _line(f"{role}: dtype / KV block size", f"{server.get('dtype')} / {server.get('block_size')}")
+        )
+        costs = server.get("costs")
+        if isinstance(costs, Mapping):
+            lines.append(
+                _line(
+                    f"{role}: prefill / decode ms per token",
+                    f"{_num(costs.get('prefill_ms_per_token'))} / {_num(costs.get('decode_ms_per_token'))}",
+                )
+            )
+    if setup.get("feed_every"):
+        lines.append(_line("Feed every (tokens)", setup["feed_every"]))
+    return lines
+
+
+def _gap_lines(gap: GapParts) -> list[str]:
+    return [
+        _header("Switch gap decomposed (medians; derived)"),
+        _line("Gap (ms)", _num(gap.gap_ms)),
+        _line("  client (ms)", _num(gap.client_ms)),
+        _line("  cached floor (ms)", _num(gap.floor_ms)),
+        _line("  tail recompute, expected (ms)", _num(gap.tail_ms)),
+        _line("  queueing behind a feed + rest (ms)", _num(gap.queue_and_rest_ms)),
+    ]
+
+
+def text_block(
+    m: ScenarioMetrics,
+    floors: Mapping[str, float] | None = None,
+    setup: Sequence[str] = (),
+    gap: GapParts | None = None,
+) -> str:
+    """vLLM-style text block of one scenario; `floors`: each server's cached TTFT (ms), the physical floor;
+    `setup`: the machine and serving setup lines; `gap`: the switch gap decomposed."""
     lines = [
         _header(f"Relay benchmark: {m.scenario}", "="),
         _line("Mode / concurrent sessions", f"{m.mode} / {m.concurrency}"),
@@ -64,6 +110,8 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
             lines.append(
                 _line("  started early (before the cut) / switches", f"{m.early_starts} / {m.switches}")
             )
+    if gap is not None:
+        lines += _gap_lines(gap)
     lines += [
         _header("Switch overhead (drift-robust: beyond the servers' own time per token)"),
         _line("Overhead per switch (ms)", _num(m.overhead_ms_per_switch, 1)),
@@ -91,6 +139,8 @@ def text_block(m: ScenarioMetrics, floors: Mapping[str, float] | None = None) ->
             per = server.computed_prompt_tokens / segments if segments else None
             lines.append(_line(f"{role}: prefilled tokens per segment", _num(per, 1)))
             lines.append(_line(f"{role}: generated tokens", f"{server.generation_tokens:.0f}"))
+    if setup:
+        lines += [_header("Machine and serving setup"), *setup]
     lines.append("=" * WIDTH)
     return "\n".join(lines)
 

@@ -34,6 +34,7 @@ class BenchPlan:
     repeats: int = 1
     max_tokens: int | None = None
     base_seed: int = 0
+    feed_every: int | None = None  # from the servers' measured costs (core.feed_policy); None: the default
 
     def jobs(self) -> list[tuple[int, int]]:
         return [(p, r) for r in range(self.repeats) for p in range(len(self.prompts))]
@@ -144,8 +145,12 @@ async def _run_one(
     prompt: int,
     repeat: int,
 ) -> RunObservation:
+    tuned = {"feed_every": plan.feed_every} if plan.feed_every else {}
     options = RelayOptions(
-        mode=scenario.mode, max_tokens=plan.max_tokens, seed=plan.seed(prompt, repeat), **scenario.options()
+        mode=scenario.mode,
+        max_tokens=plan.max_tokens,
+        seed=plan.seed(prompt, repeat),
+        **(tuned | scenario.options()),
     )
     events: list[RelayEvent] = []
     async with pinned(backends) as chosen:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -14,23 +15,34 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from relaychat.backends.replicas import make_backends
+from relaychat.bench.gap import decompose, expected_tail_ms
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
 from relaychat.bench.probe import cached_ttft_s
 from relaychat.bench.render import (
     comparison_table,
     net_overhead_ms_per_switch,
+    setup_lines,
     switch_efficiency,
     switch_efficiency_own_speed,
     text_block,
 )
 from relaychat.bench.runner import BenchPlan, run_scenarios, warm_up
 from relaychat.bench.scenarios import VARIANTS, Scenario, ScenarioError, default_scenarios, parse_scenarios
-from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
+from relaychat.cli.common import (
+    UserError,
+    add_cue_args,
+    add_profile_args,
+    resolve_profile,
+    servers_up,
+    tuned_options,
+)
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
+from relaychat.core.controller import RelayOptions
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
+from relaychat.serving.setup_plan import servers_setup
 
 BUILTIN_PROMPTS = [
     "A train travels 120 km in 1.5 hours. What is its average speed in km/h?",
@@ -127,21 +139,32 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
+        setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
+        plan = dataclasses.replace(plan, feed_every=tuned_options(RelayOptions(), profile).feed_every)
         results, floors = asyncio.run(
             _bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err)
         )
+    setup["feed_every"] = plan.feed_every
+    tails = _tails(setup)
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
+    lines = setup_lines(setup)
     for metrics in results:
-        console.print(text_block(metrics, floors), highlight=False, markup=False)
+        gap = decompose(metrics, floors, tails)
+        console.print(text_block(metrics, floors, lines, gap), highlight=False, markup=False)
         console.print()
     console.print(comparison_table(results))
     floor = ", ".join(f"{role} {ms:.1f} ms" for role, ms in floors.items())
     console.print(f"cached TTFT (the floor of a switch gap): {floor}", highlight=False)
     err.print("[dim]server counters include any other traffic on these servers during the run[/]")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_document(profile, plan, results, floors), indent=2) + "\n", encoding="utf-8")
+    document = _document(profile, plan, results, floors)
+    document["meta"]["setup"] = setup  # type: ignore[index]
+    for scenario, metrics in zip(document["scenarios"], results, strict=True):  # type: ignore[call-overload]
+        gap = decompose(metrics, floors, tails)
+        scenario["gap_decomposition_ms"] = gap.model_dump() if gap is not None else None
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     err.print(f"[dim]results: {out}[/]")
     return 1 if any(m.failed for m in results) else 0
 
@@ -182,6 +205,17 @@ async def _bench(
         for backend in backends.values():
             await backend.aclose()
     return results, floors
+
+
+def _tails(setup: dict[str, object]) -> dict[str, float]:
+    """Each receiving server's expected tail recompute (ms): half a block at its measured prefill cost."""
+    tails: dict[str, float] = {}
+    servers = setup.get("servers")
+    for role, server in servers.items() if isinstance(servers, dict) else []:
+        costs = server.get("costs") if isinstance(server, dict) else None
+        if isinstance(costs, dict) and server.get("block_size"):
+            tails[role] = expected_tail_ms(int(server["block_size"]), float(costs["prefill_ms_per_token"]))
+    return tails
 
 
 def _document(

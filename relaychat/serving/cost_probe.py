@@ -186,3 +186,13 @@ def served_block_size(url: str, timeout: float = 5.0) -> int | None:
                     value = value.strip().strip('"')
                     return int(value) if value.isdigit() else None
     return None
+
+
+def served_model(url: str, timeout: float = 5.0) -> str | None:
+    """The first model name a server lists in /v1/models (untrusted: only a string is accepted)."""
+    try:
+        data = httpx.get(url.rstrip("/") + "/v1/models", timeout=timeout).json()
+        name = data["data"][0]["id"]
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    return name if isinstance(name, str) else None

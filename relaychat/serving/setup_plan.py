@@ -12,13 +12,21 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from relaychat.core.events import Role
+from relaychat.core.feed_policy import FeedPolicy, feed_policy
 from relaychat.core.profile import PairProfile
-from relaychat.serving.cost_probe import CostProbe, ProbeError, ProbePlan
+from relaychat.serving.cost_probe import CostProbe, ProbeError, ProbePlan, served_block_size, served_model
 from relaychat.serving.costs import ServerCosts, load_costs, save_costs
 from relaychat.serving.hardware import CpuInfo, read_cpu
 from relaychat.serving.priors import DTYPES, prior, scaled
-from relaychat.serving.setup_choice import BLOCK_SIZES, CostLookup, SetupChoice, choose_setup, forced_setup
-from relaychat.serving.setup_record import SetupRecord, write_record
+from relaychat.serving.setup_choice import (
+    BLOCK_SIZES,
+    CostLookup,
+    SetupChoice,
+    choose_setup,
+    feed_costs,
+    forced_setup,
+)
+from relaychat.serving.setup_record import SetupRecord, read_record, write_record
 
 if TYPE_CHECKING:
     from relaychat.serving.manager import Server
@@ -164,3 +172,80 @@ def after_start(
         if (again.dtypes, again.block_size) != (choice.dtypes, choice.block_size):
             log(f"with these measurements the choice is now {again.label()}: it applies at the next start")
     return measured
+
+
+def running_setups(profile: PairProfile) -> dict[Role, SetupRecord | None]:
+    """The setup records of the profile's servers (None: not started by RelayChat, or stale)."""
+    return {role: read_record(profile.spec(role).url) for role in ("large", "small")}
+
+
+def describe_running(profile: PairProfile) -> list[str]:
+    """One line per server: its setup, why, and its measured costs, as far as they are known."""
+    lines = []
+    for role, record in running_setups(profile).items():
+        if record is None:
+            block = served_block_size(profile.spec(role).url)
+            known = f"block {block} (from /metrics)" if block else "setup unknown"
+            lines.append(f"{role}: {known}; not started by RelayChat here, so its dtype is not known")
+            continue
+        costs = record.costs.describe() if record.costs else "costs not measured"
+        lines.append(f"{role}: {record.summary()}; {costs}")
+    return lines
+
+
+def feed_tuning(profile: PairProfile) -> FeedPolicy | None:
+    """The feed policy for relays on the profile's running servers, from their measured costs.
+
+    Both directions must keep up, so the cadence is the longer of the two and the cap the smaller.
+    None when the costs are not known (the relay then keeps its defaults).
+    """
+    costs: dict[Role, ServerCosts] = {}
+    for role, record in running_setups(profile).items():
+        if record is None or record.costs is None:
+            return None
+        costs[role] = record.costs
+    block = costs["large"].block_size
+    policies = [
+        feed_policy(feed_costs(costs["large"], costs["small"], block)),  # the small model writes
+        feed_policy(feed_costs(costs["small"], costs["large"], block)),
+    ]
+    slowest = max(policies, key=lambda p: p.feed_every)
+    caps = [p.max_feed_tokens for p in policies if p.max_feed_tokens is not None]
+    return FeedPolicy(
+        feed_every=slowest.feed_every,
+        max_feed_tokens=min(caps) if caps else None,
+        keeps_up=all(p.keeps_up for p in policies),
+        busy_share=max(p.busy_share for p in policies),
+        reason=slowest.reason,
+    )
+
+
+def servers_setup(profile: PairProfile, measure_missing: bool = True) -> dict[str, object]:
+    """CPU, dtype, block size and measured costs of the profile's running servers, for `bench` records.
+
+    Costs missing from a server's record (or of a server RelayChat did not start: its dtype is then
+    "unknown", its block size read from /metrics) are measured now, a few seconds per server.
+    """
+    cpu = read_cpu()
+    names = model_names(profile)
+    servers: dict[str, object] = {}
+    for role, record in running_setups(profile).items():
+        spec = profile.spec(role)
+        if record is not None:
+            dtype, block, costs, reason = record.dtype, record.block_size, record.costs, record.reason
+            source = "started by RelayChat"
+        else:
+            dtype, block, costs, reason = "unknown", served_block_size(spec.url) or 0, None, ""
+            source = "running elsewhere: dtype unknown, block size from /metrics"
+        if costs is None and measure_missing and block:
+            served = spec.served_name or served_model(spec.url) or names[role]
+            costs = measure(spec.url, names[role], served, profile, role, dtype, block, cpu)
+        servers[role] = {
+            "model": names[role],
+            "dtype": dtype,
+            "block_size": block or None,
+            "source": source,
+            "reason": reason,
+            "costs": costs.model_dump() if costs is not None else None,
+        }
+    return {"cpu": cpu.as_dict(), "servers": servers}

@@ -126,3 +126,50 @@ def test_a_record_of_a_process_that_is_gone_is_ignored_and_removal_checks_the_pi
     assert read_record(url) is None
     write_record(SetupRecord(url=url, pid=2**22 + 12345, model="m", dtype="float32", block_size=32))
     assert read_record(url) is None and read_record(url, check_alive=False) is not None
+
+
+def _record(url: str, prefill: float, decode: float) -> None:
+    write_record(
+        SetupRecord(
+            url=url,
+            pid=os.getpid(),
+            model="m",
+            dtype="bfloat16",
+            block_size=32,
+            costs=measured("bfloat16", prefill, decode, ZEN4.key),
+        )
+    )
+
+
+def test_the_feed_cadence_comes_from_both_servers_measured_costs() -> None:
+    from relaychat.cli.common import tuned_options
+    from relaychat.core.controller import RelayOptions
+    from relaychat.serving.setup_plan import feed_tuning
+
+    profile = load_profile("same-model")
+    assert feed_tuning(profile) is None  # nothing known: the relay keeps its default
+    assert tuned_options(RelayOptions(feed_every=32), profile).feed_every == 32
+    _record(profile.small.url, 0.8, 30.0)
+    _record(profile.large.url, 1.0, 1.9)  # a large model that decodes so fast that 32-token feeds lag
+    policy = feed_tuning(profile)
+    assert policy is not None and policy.feed_every > 32 and policy.feed_every % 32 == 0
+    assert tuned_options(RelayOptions(), profile).feed_every == policy.feed_every
+    assert tuned_options(RelayOptions(prefill_ahead=False), profile).feed_every == RelayOptions().feed_every
+
+
+def test_serve_flags_override_both_models_and_refuse_block_sizes_vllm_cpu_rejects() -> None:
+    from relaychat.cli.common import UserError
+    from relaychat.cli.serve import with_overrides
+
+    profile = load_profile("cpu-demo")
+    both = with_overrides(profile, "fp32", 64)
+    assert (both.large.dtype, both.small.dtype, both.large.block_size, both.small.block_size) == (
+        "float32",
+        "float32",
+        64,
+        64,
+    )
+    assert with_overrides(profile, None, None) is profile
+    with pytest.raises(UserError, match="multiples of 32"):
+        with_overrides(profile, None, 16)
+    assert plan_setup(both, ZEN4).dtypes == {"large": "float32", "small": "float32"}
