@@ -81,6 +81,7 @@ class SetupChoice:
     estimates: list[Estimate] = field(default_factory=list)
     feed: dict[str, FeedPolicy] = field(default_factory=dict)  # "into large" / "into small"
     forced: bool = False
+    why: str = ""  # a few words for narrow places (the TUI's servers panel)
 
     @property
     def best(self) -> Estimate | None:
@@ -98,6 +99,7 @@ class SetupChoice:
             "meets_goal": self.meets_goal,
             "relay_speed_ratio": round(self.relay_speed_ratio, 3),
             "forced": self.forced,
+            "why": self.why,
             "estimates": [e.as_dict() for e in self.estimates],
             "feed": {k: v.as_dict() for k, v in self.feed.items()},
         }
@@ -180,7 +182,18 @@ def choose_setup(
         relay_speed_ratio=ratio,
         estimates=estimates,
         feed=feeds,
+        why=_why(cpu),
     )
+
+
+def _why(cpu: CpuInfo) -> str:
+    if cpu.native_bf16:
+        said = "native bf16"
+    elif cpu.cpu_class in ("avx2", "avx512"):
+        said = "no native bf16"
+    else:
+        said = "CPU unknown"
+    return f"auto: {said}"
 
 
 def _reason(cpu: CpuInfo, best: Estimate, estimates: list[Estimate], ratio: float) -> str:
@@ -229,4 +242,5 @@ def forced_setup(
             for receiver, writer in (("large", "small"), ("small", "large"))
         },
         forced=True,
+        why="set by the user",
     )

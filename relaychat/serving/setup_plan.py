@@ -162,6 +162,7 @@ def after_start(
                     dtype=server.dtype,
                     block_size=server.block_size,
                     reason=choice.reason,
+                    why=choice.why,
                     cpu=cpu.as_dict(),
                     costs=costs,
                     choice=choice.as_dict(),

@@ -26,12 +26,14 @@ class SetupRecord(BaseModel):
     dtype: str
     block_size: int
     reason: str = ""
+    why: str = ""
     cpu: dict[str, Any] = Field(default_factory=dict)
     costs: ServerCosts | None = None
     choice: dict[str, Any] = Field(default_factory=dict)
 
     def summary(self) -> str:
-        return f"{self.dtype}, block {self.block_size}"
+        short = {"bfloat16": "bf16", "float32": "fp32"}.get(self.dtype, self.dtype)
+        return f"{short}, block {self.block_size}"
 
 
 def records_dir() -> Path:

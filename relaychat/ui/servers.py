@@ -11,9 +11,13 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 
 from relaychat.backends.base import Backend
+from relaychat.backends.scripted import ScriptedBackend
 from relaychat.core.events import Role
+from relaychat.core.feed_policy import FeedPolicy
 from relaychat.core.profile import PairProfile
 from relaychat.serving.manager import profile_is_local, running_servers
+from relaychat.serving.setup_plan import feed_tuning
+from relaychat.serving.setup_record import SetupRecord, read_record
 
 
 class ServerKeeper:
@@ -40,6 +44,25 @@ class ServerKeeper:
             except Exception:
                 continue
         return names
+
+    def setups(self) -> dict[Role, SetupRecord]:
+        """The serving setup of each local server RelayChat started (scripted test backends have none)."""
+        if not profile_is_local(self.profile):
+            return {}
+        found: dict[Role, SetupRecord] = {}
+        for role, backend in self.backends.items():
+            record = (
+                None if isinstance(backend, ScriptedBackend) else read_record(self.profile.spec(role).url)
+            )
+            if record is not None:
+                found[role] = record
+        return found
+
+    def feed_policy(self) -> FeedPolicy | None:
+        """The feed cadence from the servers' measured costs, when both are known."""
+        if len(self.setups()) < len(self.backends):
+            return None
+        return feed_tuning(self.profile)
 
     def start_blocking(
         self, progress: Callable[[str, float | None], None], log: Callable[[str], None]

@@ -174,6 +174,10 @@ class ChatScreen(Screen[None]):
         status = self.query_one(StatusPanel)
         for role, up in self.healthy.items():
             status.set_health(role, "up" if up else "down", names.get(role) if up else None)
+        for role, record in self.keeper.setups().items():
+            status.set_setup(role, f"{record.summary()} · {record.why}", record.reason)
+        policy = self.keeper.feed_policy()
+        self.settings.feed_every = policy.feed_every if policy is not None else None
 
     def _say_no_server(self, down: list[Role]) -> None:
         where = ", ".join(f"{role} at {self.settings.profile.spec(role).url}" for role in down)

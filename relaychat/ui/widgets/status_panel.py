@@ -22,6 +22,7 @@ class ServerRow:
     health: Health = "unknown"
     tok_s: float | None = None
     ttft_s: float | None = None
+    setup: str = ""  # e.g. "bfloat16 · block 32 · auto: native bf16, switch ~64 ms" ("" : not known)
 
 
 class StatusPanel(Static):
@@ -40,6 +41,15 @@ class StatusPanel(Static):
             row.health = health
             row.name = name or row.name
             self._draw()
+
+    def set_setup(self, role: Role, setup: str, reason: str = "") -> None:
+        """The serving setup a server runs with (dtype, block size) and why; the full reason as tooltip."""
+        row = self.rows.get(role)
+        if row is not None and row.setup != setup:
+            row.setup = setup
+            self._draw()
+        if reason:
+            self.tooltip = reason
 
     def show(self, stats: LiveStats) -> None:
         for role, row in self.rows.items():
@@ -62,4 +72,6 @@ class StatusPanel(Static):
                 )
             )
             lines.append(Content.assemble(("  ", ""), (f"{rate} · TTFT {ttft}", "$relay-muted")))
+            if row.setup:
+                lines.append(Content.assemble(("  ", ""), (row.setup, "$relay-muted")))
         self.update(Content("\n").join(lines))

@@ -1,0 +1,86 @@
+"""The servers panel shows each server's serving setup and why; the chat relays with the measured cadence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from relaychat.backends.scripted import ScriptedBackend
+from relaychat.core.profile import load_profile
+from relaychat.serving.costs import ServerCosts
+from relaychat.serving.setup_record import SetupRecord, write_record
+from relaychat.ui.servers import ServerKeeper
+from relaychat.ui.widgets.status_panel import StatusPanel
+from tests.ui.conftest import SIZE, Scripted, make_app, wait_until
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def _record(url: str, prefill: float = 0.8, decode: float = 30.0) -> SetupRecord:
+    costs = ServerCosts(
+        model="m",
+        dtype="float32",
+        block_size=32,
+        prefill_ms_per_token=prefill,
+        decode_ms_per_token=decode,
+        cached_ttft_ms=50.0,
+        request_ms=30.0,
+    )
+    record = SetupRecord(
+        url=url,
+        pid=os.getpid(),
+        model="m",
+        dtype="float32",
+        block_size=32,
+        reason="no native bf16 (AVX2): bf16 prefill is slow; ...",
+        why="auto: no native bf16",
+        costs=costs,
+    )
+    write_record(record)
+    return record
+
+
+class _RealLooking:
+    """Stands for a vLLM backend: anything that is not a scripted one."""
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_the_keeper_reads_setups_of_real_servers_only() -> None:
+    profile = load_profile("cpu-demo")
+    for role in ("large", "small"):
+        _record(profile.spec(role).url, decode=30.0 if role == "large" else 1.9)
+    real = ServerKeeper(profile, {"large": _RealLooking(), "small": _RealLooking()}, autostart=False)  # type: ignore[dict-item]
+    assert {r: s.summary() for r, s in real.setups().items()} == {
+        "large": "fp32, block 32",
+        "small": "fp32, block 32",
+    }
+    policy = real.feed_policy()
+    assert policy is not None and policy.feed_every == 64  # the small model writes fast: 32-token feeds lag
+    scripted = ServerKeeper(
+        profile, {"large": ScriptedBackend("http://l"), "small": ScriptedBackend("http://s")}, autostart=False
+    )
+    assert scripted.setups() == {} and scripted.feed_policy() is None  # snapshot tests stay as they are
+
+
+async def test_the_panel_shows_the_setup_and_the_chat_uses_the_measured_cadence(
+    scripted: Scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = load_profile("cpu-demo")
+    records = {"large": _record(profile.large.url), "small": _record(profile.small.url, decode=1.9)}
+    monkeypatch.setattr(ServerKeeper, "setups", lambda self: records)
+    app = make_app(scripted)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.chat.query_one(StatusPanel)
+        await wait_until(pilot, lambda: "fp32, block 32" in str(panel.content))
+        assert "auto: no native bf16" in str(panel.content)
+        assert "AVX2" in str(panel.tooltip)
+        assert app.chat.settings.feed_every == 64  # not the default 32: from the measured costs
+        assert app.chat.settings.options().feed_every == 64
