@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
@@ -34,7 +35,8 @@ class BenchPlan:
     repeats: int = 1
     max_tokens: int | None = None
     base_seed: int = 0
-    feed_every: int | None = None  # from the servers' measured costs (core.feed_policy); None: the default
+    # RelayOptions fields from the servers' measured costs (feed_every...; core.feed_policy): {} = defaults
+    tuning: Mapping[str, Any] = field(default_factory=dict)
 
     def jobs(self) -> list[tuple[int, int]]:
         return [(p, r) for r in range(self.repeats) for p in range(len(self.prompts))]
@@ -145,12 +147,11 @@ async def _run_one(
     prompt: int,
     repeat: int,
 ) -> RunObservation:
-    tuned = {"feed_every": plan.feed_every} if plan.feed_every else {}
     options = RelayOptions(
         mode=scenario.mode,
         max_tokens=plan.max_tokens,
         seed=plan.seed(prompt, repeat),
-        **(tuned | scenario.options()),
+        **(dict(plan.tuning) | scenario.options()),
     )
     events: list[RelayEvent] = []
     async with pinned(backends) as chosen:

@@ -32,13 +32,12 @@ from relaychat.cli.common import (
     UserError,
     add_cue_args,
     add_profile_args,
+    relay_tuning,
     resolve_profile,
     servers_up,
-    tuned_options,
 )
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
-from relaychat.core.controller import RelayOptions
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
@@ -140,11 +139,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
-        plan = dataclasses.replace(plan, feed_every=tuned_options(RelayOptions(), profile).feed_every)
+        plan = dataclasses.replace(plan, tuning=relay_tuning(profile))
         results, floors = asyncio.run(
             _bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err)
         )
-    setup["feed_every"] = plan.feed_every
+    setup["feed_every"] = plan.tuning.get("feed_every")
+    setup["relay_tuning"] = dict(plan.tuning)
     tails = _tails(setup)
     console = Console(highlight=False)
     if not console.is_terminal:

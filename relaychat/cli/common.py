@@ -118,10 +118,23 @@ def servers_up(
             raise UserError(str(exc)) from exc
 
 
-def tuned_options(options: RelayOptions, profile: PairProfile) -> RelayOptions:
-    """The feed cadence derived from the running servers' measured costs (`core.feed_policy`).
+def relay_tuning(profile: PairProfile) -> dict[str, int | None]:
+    """RelayOptions fields derived from the running servers' measured costs (`core.feed_policy`).
 
-    Unchanged when the costs are not known (servers RelayChat did not start), or when prefill-ahead is off.
+    The feed cadence always; the cap on one feed's size once RelayOptions has that field (it is read
+    by `core.prefill.PrefillAhead`, and the controller passes it on). Empty when the costs are unknown
+    (servers RelayChat did not start here).
     """
-    policy = feed_tuning(profile) if options.prefill_ahead else None
-    return options if policy is None else dataclasses.replace(options, feed_every=policy.feed_every)
+    policy = feed_tuning(profile)
+    if policy is None:
+        return {}
+    tuning: dict[str, int | None] = {"feed_every": policy.feed_every}
+    if "max_feed_tokens" in {f.name for f in dataclasses.fields(RelayOptions)}:
+        tuning["max_feed_tokens"] = policy.max_feed_tokens
+    return tuning
+
+
+def tuned_options(options: RelayOptions, profile: PairProfile) -> RelayOptions:
+    """`options` with the measured feed policy, unless prefill-ahead is off."""
+    tuning = relay_tuning(profile) if options.prefill_ahead else {}
+    return dataclasses.replace(options, **tuning) if tuning else options  # type: ignore[arg-type]

@@ -31,8 +31,11 @@ _UNSETTLED_TOKENS = 2
 
 
 class PrefillAhead:
-    def __init__(self, backends: Mapping[Role, Backend]) -> None:
+    def __init__(self, backends: Mapping[Role, Backend], max_feed_tokens: int | None = None) -> None:
+        """`max_feed_tokens` caps the new tokens of one routine feed (`core.feed_policy`): a server that
+        has fallen behind catches up in feeds that a real request waits for only briefly."""
         self._backends = backends
+        self.max_feed_tokens = max_feed_tokens
         self._tasks: dict[Role, asyncio.Task[None]] = {}
         self._prompts: dict[Role, str | list[int]] = {}
         self._cached: dict[Role, int] = {}  # the longest block-aligned prompt each server was fed
@@ -72,8 +75,10 @@ class PrefillAhead:
 
     def _new_block(self, role: Role, length: int, block: int) -> int | None:
         """The block-aligned length to feed, if it goes past what `role` was already fed."""
-        aligned = length // block * block
-        return aligned if aligned > self._cached.get(role, 0) else None
+        aligned, cached = length // block * block, self._cached.get(role, 0)
+        if self.max_feed_tokens:
+            aligned = min(aligned, cached + max(self.max_feed_tokens // block, 1) * block)
+        return aligned if aligned > cached else None
 
     def settle(self, role: Role, prompt: str | list[int]) -> bool:
         """Before `role`'s real request: keep a feed that is a prefix of `prompt`, cancel any other.

@@ -107,6 +107,8 @@ async def test_the_bench_plans_feed_cadence_reaches_the_relay_unless_a_variant_s
     monkeypatch.setattr(runner, "RelayController", Spy)
     profile = load_profile("same-model")
     backends = {"large": ScriptedBackend("http://l"), "small": ScriptedBackend("http://s")}
-    await _run_one(parse_scenario("relay"), profile, backends, BenchPlan(["q"], feed_every=64), 0, 0)  # type: ignore[arg-type]
+    await _run_one(
+        parse_scenario("relay"), profile, backends, BenchPlan(["q"], tuning={"feed_every": 64}), 0, 0
+    )  # type: ignore[arg-type]
     await _run_one(parse_scenario("relay"), profile, backends, BenchPlan(["q"]), 0, 0)  # type: ignore[arg-type]
     assert seen == [64, runner.RelayOptions().feed_every]

@@ -63,3 +63,25 @@ async def test_a_cancelled_feed_does_not_count_its_blocks_as_fed() -> None:
     prefill.feed("small", ids, add_special_tokens=False, block=32)
     await settled(prefill)
     assert small.prefills == [ids, ids]
+
+
+async def test_a_capped_feed_catches_a_lagging_server_up_a_few_blocks_at_a_time() -> None:
+    small = ScriptedBackend("scripted://small")
+    prefill = PrefillAhead({"small": small}, max_feed_tokens=64)
+    ids = list(range(1000, 1200))
+    for upto in (190, 190, 190, 190):
+        prefill.feed("small", ids[:upto], add_special_tokens=False, block=32)
+        await settled(prefill)
+    # 160 whole-block tokens behind: two blocks per feed, then what is left (no block is sent twice).
+    assert small.prefills == [ids[:64], ids[:128], ids[:160]]
+    assert (prefill.sent, prefill.skipped) == (3, 1)
+    uncapped = ScriptedBackend("scripted://small")
+    whole = PrefillAhead({"small": uncapped})
+    whole.feed("small", ids[:190], add_special_tokens=False, block=32)
+    await settled(whole)
+    assert uncapped.prefills == [ids[:160]]
+    # An urgent feed is the exact prompt of the coming turn: never capped.
+    urgent = PrefillAhead({"small": uncapped}, max_feed_tokens=32)
+    urgent.feed("small", ids[:150], add_special_tokens=False, urgent=True)
+    await settled(urgent)
+    assert uncapped.prefills[-1] == ids[:150]

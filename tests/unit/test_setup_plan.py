@@ -154,6 +154,14 @@ def test_the_feed_cadence_comes_from_both_servers_measured_costs() -> None:
     policy = feed_tuning(profile)
     assert policy is not None and policy.feed_every > 32 and policy.feed_every % 32 == 0
     assert tuned_options(RelayOptions(), profile).feed_every == policy.feed_every
+    from dataclasses import fields
+
+    from relaychat.cli.common import relay_tuning
+
+    expected: dict[str, int | None] = {"feed_every": policy.feed_every}
+    if "max_feed_tokens" in {f.name for f in fields(RelayOptions)}:  # once the controller passes it on
+        expected["max_feed_tokens"] = policy.max_feed_tokens
+    assert relay_tuning(profile) == expected
     assert tuned_options(RelayOptions(prefill_ahead=False), profile).feed_every == RelayOptions().feed_every
 
 
