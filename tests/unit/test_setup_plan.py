@@ -181,3 +181,37 @@ def test_serve_flags_override_both_models_and_refuse_block_sizes_vllm_cpu_reject
     with pytest.raises(UserError, match="multiples of 32"):
         with_overrides(profile, None, 16)
     assert plan_setup(both, ZEN4).dtypes == {"large": "float32", "small": "float32"}
+
+
+def test_running_servers_applies_the_choice_before_starting_and_records_after_the_warm_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    profile = load_profile("same-model")
+    order: list[str] = []
+
+    def fake_start(server: manager.Server, log: object = None) -> None:
+        order.append(f"start {server.role} {server.dtype} {server.block_size}")
+        server.process = _Process(os.getpid())  # type: ignore[assignment]
+
+    def fake_stop(server: manager.Server, timeout: float = 30.0) -> None:  # never signal a real process
+        order.append(f"stop {server.role}")
+
+    monkeypatch.setattr(manager, "is_healthy", lambda url, timeout=1.0: False)
+    monkeypatch.setattr(manager, "start", fake_start)
+    monkeypatch.setattr(manager, "stop", fake_stop)
+    monkeypatch.setattr(manager, "wait_healthy", lambda servers, timeout, progress: order.append("healthy"))
+    monkeypatch.setattr(manager, "warm_up", lambda server: order.append(f"warm {server.role}"))
+    monkeypatch.setattr(setup_plan, "read_cpu", lambda: AVX2)
+    monkeypatch.setattr(
+        setup_plan,
+        "measure",
+        lambda url, *a, **k: order.append(f"measure {url}") or measured("float32", 3.4, 56.2, AVX2.key),
+    )
+    lines: list[str] = []
+    with manager.running_servers(profile, lambda m, f: None, log=lines.append):
+        assert read_record(profile.large.url) is not None
+    assert order[:2] == ["start small float32 32", "start large float32 32"]
+    assert order.index("warm large") < order.index(f"measure {profile.small.url}")
+    assert order[-2:] == ["stop small", "stop large"]
+    assert read_record(profile.large.url) is None  # removed with the server that was started here
+    assert "fp32, block 32" in lines[0]
