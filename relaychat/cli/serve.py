@@ -12,7 +12,7 @@ from relaychat.cli.common import UserError, add_profile_args, resolve_profile, s
 from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
 from relaychat.serving.manager import profile_is_local, servers_for
-from relaychat.serving.setup_plan import describe_running, running_setups
+from relaychat.serving.setup_plan import describe_running, remeasure_running, running_setups
 
 DTYPE_NAMES = {
     "auto": "auto",
@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="KV cache block size in tokens, a multiple of 32 (default: chosen; smallest tail is 32)",
+    )
+    parser.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="measure the servers' prefill and decode costs again (they are cached per model, dtype, "
+        "block size and machine; measure on a quiet machine)",
     )
     add_profile_args(parser)
     parser.set_defaults(func=cmd_serve)
@@ -77,6 +83,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     with servers_up(profile, autostart=True):
         for server in servers_for(profile):
             console.print(f"[bold]{server.role}[/] {server.spec.display_name or server.name} at {server.url}")
+        if args.remeasure:
+            remeasure_running(profile, lambda line: console.print(line, markup=False, highlight=False))
         for line in describe_running(profile):
             console.print(line, markup=False, highlight=False)
         _warn_mismatch(profile, console)

@@ -250,3 +250,24 @@ def servers_setup(profile: PairProfile, measure_missing: bool = True) -> dict[st
             "costs": costs.model_dump() if costs is not None else None,
         }
     return {"cpu": cpu.as_dict(), "servers": servers}
+
+
+def remeasure_running(profile: PairProfile, log: Callable[[str], None]) -> None:
+    """Measure the profile's recorded servers again (a quiet machine gives truer numbers) and update
+    their cached costs and records."""
+    cpu = read_cpu()
+    names = model_names(profile)
+    for role, record in running_setups(profile).items():
+        if record is None:
+            log(f"{role}: not started by RelayChat here (dtype unknown): not measured")
+            continue
+        spec = profile.spec(role)
+        served = spec.served_name or spec.bundled or names[role]
+        costs = measure(
+            spec.url, names[role], served, profile, role, record.dtype, record.block_size, cpu, refresh=True
+        )
+        if costs is None:
+            log(f"{role}: the probe failed; the cached costs stay")
+            continue
+        write_record(record.model_copy(update={"costs": costs}))
+        log(f"{role} ({record.summary()}): {costs.describe()}")

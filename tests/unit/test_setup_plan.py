@@ -215,3 +215,25 @@ def test_running_servers_applies_the_choice_before_starting_and_records_after_th
     assert order[-2:] == ["stop small", "stop large"]
     assert read_record(profile.large.url) is None  # removed with the server that was started here
     assert "fp32, block 32" in lines[0]
+
+
+def test_remeasuring_updates_the_records_of_servers_started_here_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from relaychat.serving.setup_plan import remeasure_running
+
+    profile = load_profile("same-model")
+    _record(profile.large.url, 0.8, 30.0)
+    refreshed: list[bool] = []
+
+    def fake_measure(*args: object, refresh: bool = False, **kwargs: object) -> ServerCosts:
+        refreshed.append(refresh)
+        return measured("bfloat16", 0.7, 25.0, ZEN4.key)
+
+    monkeypatch.setattr(setup_plan, "measure", fake_measure)
+    lines: list[str] = []
+    remeasure_running(profile, lines.append)
+    assert refreshed == [True]  # the large server only: the small one has no record
+    record = read_record(profile.large.url)
+    assert record is not None and record.costs is not None and record.costs.decode_ms_per_token == 25.0
+    assert any("small: not started by RelayChat" in line for line in lines)
