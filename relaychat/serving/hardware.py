@@ -105,10 +105,19 @@ def usable_cores() -> int:
 
 
 def read_cpu(path: Path = CPUINFO) -> CpuInfo:
-    """This machine's CPU; on systems without /proc/cpuinfo, the model only and no features."""
+    """This machine's CPU; on systems without /proc/cpuinfo, the model only and no features.
+
+    `RELAYCHAT_CPU_FLAGS` (e.g. "avx2") replaces the features the decision sees, to try on one machine
+    what another class of CPU would get; the model name then says so, and the machine key changes, so
+    costs measured under it never mix with the real class's.
+    """
     try:
-        return parse_cpuinfo(path.read_text(encoding="utf-8", errors="replace"))
+        cpu = parse_cpuinfo(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
-        return CpuInfo(
-            platform.processor() or platform.machine() or "unknown CPU", frozenset(), usable_cores()
-        )
+        model = platform.processor() or platform.machine() or "unknown CPU"
+        cpu = CpuInfo(model, frozenset(), usable_cores())
+    forced = os.environ.get("RELAYCHAT_CPU_FLAGS")
+    if forced is None:
+        return cpu
+    flags = frozenset(forced.replace(",", " ").split())
+    return CpuInfo(f"{cpu.model} (features forced by RELAYCHAT_CPU_FLAGS)", flags, cpu.cores)

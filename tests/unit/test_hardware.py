@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from relaychat.serving.hardware import CpuInfo, parse_cpuinfo, read_cpu
 
 ZEN4 = """processor\t: 0
@@ -49,3 +51,15 @@ def test_no_cpuinfo_degrades_to_the_model_only(tmp_path: Path) -> None:
     cpu = read_cpu(tmp_path / "missing")
     assert isinstance(cpu, CpuInfo) and cpu.features() == [] and cpu.cores >= 1
     assert cpu.as_dict()["class"] == "unknown"
+
+
+def test_the_features_can_be_forced_to_try_another_cpu_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text(ZEN4, encoding="utf-8")
+    real = read_cpu(info)
+    monkeypatch.setenv("RELAYCHAT_CPU_FLAGS", "avx2,fma")
+    forced = read_cpu(info)
+    assert forced.cpu_class == "avx2" and not forced.native_bf16
+    assert "forced" in forced.model and forced.key != real.key and forced.cores == real.cores
