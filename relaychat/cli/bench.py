@@ -38,9 +38,11 @@ from relaychat.cli.common import (
 )
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
+from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
+from relaychat.serving.costs import ServerCosts
 from relaychat.serving.setup_plan import servers_setup
 
 BUILTIN_PROMPTS = [
@@ -139,7 +141,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
-        plan = dataclasses.replace(plan, tuning=relay_tuning(profile))
+        plan = dataclasses.replace(plan, tuning=relay_tuning(profile, _costs(setup)))
         results, floors = asyncio.run(
             _bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err)
         )
@@ -205,6 +207,18 @@ async def _bench(
         for backend in backends.values():
             await backend.aclose()
     return results, floors
+
+
+def _costs(setup: dict[str, object]) -> dict[Role, ServerCosts]:
+    """The measured costs in a `servers_setup` record, by role (servers without costs left out)."""
+    found: dict[Role, ServerCosts] = {}
+    servers = setup.get("servers")
+    for role in ("large", "small"):
+        server = servers.get(role) if isinstance(servers, dict) else None
+        costs = server.get("costs") if isinstance(server, dict) else None
+        if isinstance(costs, dict):
+            found[role] = ServerCosts.model_validate(costs)
+    return found
 
 
 def _tails(setup: dict[str, object]) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -17,7 +17,9 @@ from relaychat.backends.replicas import make_backends, spec_urls
 from relaychat.config import Settings
 from relaychat.core.controller import RelayOptions
 from relaychat.core.cueset import CueSetError, load_cue_set
+from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
+from relaychat.serving.costs import ServerCosts
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
 from relaychat.serving.setup_plan import feed_tuning
 
@@ -118,14 +120,16 @@ def servers_up(
             raise UserError(str(exc)) from exc
 
 
-def relay_tuning(profile: PairProfile) -> dict[str, int | None]:
+def relay_tuning(
+    profile: PairProfile, known: Mapping[Role, ServerCosts] | None = None
+) -> dict[str, int | None]:
     """RelayOptions fields derived from the running servers' measured costs (`core.feed_policy`).
 
     The feed cadence always; the cap on one feed's size once RelayOptions has that field (it is read
     by `core.prefill.PrefillAhead`, and the controller passes it on). Empty when the costs are unknown
-    (servers RelayChat did not start here).
+    (servers RelayChat did not start here, unless `known` has them).
     """
-    policy = feed_tuning(profile)
+    policy = feed_tuning(profile, known)
     if policy is None:
         return {}
     tuning: dict[str, int | None] = {"feed_every": policy.feed_every}

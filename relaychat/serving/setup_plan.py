@@ -8,6 +8,7 @@ class's ratios (`serving.priors`); the class's priors. The user's override (prof
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -194,21 +195,29 @@ def describe_running(profile: PairProfile) -> list[str]:
     return lines
 
 
-def feed_tuning(profile: PairProfile) -> FeedPolicy | None:
+def feed_tuning(profile: PairProfile, known: Mapping[Role, ServerCosts] | None = None) -> FeedPolicy | None:
     """The feed policy for relays on the profile's running servers, from their measured costs.
 
-    Both directions must keep up, so the cadence is the longer of the two and the cap the smaller.
-    None when the costs are not known (the relay then keeps its defaults).
+    `known`: costs already at hand (bench measures servers RelayChat did not start); else the records.
+    None when the costs of either server are not known (the relay then keeps its defaults).
     """
-    costs: dict[Role, ServerCosts] = {}
-    for role, record in running_setups(profile).items():
+    costs: dict[Role, ServerCosts] = dict(known or {})
+    for role, record in running_setups(profile).items() if not known else ():
         if record is None or record.costs is None:
             return None
         costs[role] = record.costs
-    block = costs["large"].block_size
+    if set(costs) != {"large", "small"}:
+        return None
+    return pair_feed_policy(costs["large"], costs["small"])
+
+
+def pair_feed_policy(large: ServerCosts, small: ServerCosts) -> FeedPolicy:
+    """Both directions must keep up: the longer cadence of the two (on both servers' block grid), the
+    smaller cap."""
+    block = math.lcm(large.block_size, small.block_size)
     policies = [
-        feed_policy(feed_costs(costs["large"], costs["small"], block)),  # the small model writes
-        feed_policy(feed_costs(costs["small"], costs["large"], block)),
+        feed_policy(feed_costs(large, small, block)),  # the small model writes, the large is fed
+        feed_policy(feed_costs(small, large, block)),
     ]
     slowest = max(policies, key=lambda p: p.feed_every)
     caps = [p.max_feed_tokens for p in policies if p.max_feed_tokens is not None]

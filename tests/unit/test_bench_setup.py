@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from relaychat.backends.scripted import Reply, ScriptedBackend, words
@@ -112,3 +114,29 @@ async def test_the_bench_plans_feed_cadence_reaches_the_relay_unless_a_variant_s
     )  # type: ignore[arg-type]
     await _run_one(parse_scenario("relay"), profile, backends, BenchPlan(["q"]), 0, 0)  # type: ignore[arg-type]
     assert seen == [64, runner.RelayOptions().feed_every]
+
+
+def test_bench_tunes_the_feeds_from_costs_it_measured_on_servers_started_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path))  # no setup record of a real server in sight
+    from relaychat.cli.bench import _costs
+    from relaychat.cli.common import relay_tuning
+
+    full = {"model": "m", "block_size": 32, "cached_ttft_ms": 50.0, "request_ms": 30.0}
+    setup = {
+        "servers": {
+            "large": {
+                "costs": full | {"dtype": "unknown", "prefill_ms_per_token": 0.8, "decode_ms_per_token": 30.0}
+            },
+            "small": {
+                "costs": full | {"dtype": "unknown", "prefill_ms_per_token": 1.0, "decode_ms_per_token": 1.9}
+            },
+        }
+    }
+    known = _costs(setup)
+    assert set(known) == {"large", "small"} and known["small"].decode_ms_per_token == 1.9
+    profile = load_profile("same-model")
+    assert relay_tuning(profile) == {}  # no record of these servers
+    assert relay_tuning(profile, known)["feed_every"] == 64
+    assert _costs({"servers": {"large": {"costs": None}}}) == {}
