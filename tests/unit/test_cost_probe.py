@@ -140,3 +140,13 @@ def test_the_block_size_is_read_from_vllms_cache_config_metric(monkeypatch: pyte
     assert served_block_size("http://x:1") == 64
     monkeypatch.setattr(httpx, "get", lambda url, timeout: httpx.Response(200, text="nothing"))
     assert served_block_size("http://x:1") is None
+
+
+def test_a_slow_prefill_is_measured_once_to_keep_the_probe_short() -> None:
+    server = FakeServer(prefill_ms=25.0, decode_ms=42.0, request_ms=30.0)  # bf16 on an AVX2-only CPU
+    costs = probe_of(server).measure("bfloat16", "m", ProbePlan(block_size=32))
+    long_prompts = {tuple(b["prompt"]) for b in server.bodies if len(b["prompt"]) == 129}  # type: ignore[arg-type]
+    assert len(long_prompts) == 1 and costs.prefill_ms_per_token == pytest.approx(25.0)
+    fast = FakeServer(prefill_ms=0.8, decode_ms=30.0, request_ms=30.0)
+    probe_of(fast).measure("bfloat16", "m", ProbePlan(block_size=32))
+    assert len({tuple(b["prompt"]) for b in fast.bodies if len(b["prompt"]) == 129}) == 2  # type: ignore[arg-type]
