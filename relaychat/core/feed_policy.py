@@ -13,6 +13,10 @@ the idle server for up to a block's prefill (~0.8 s): a real request arriving th
 `max_feed_tokens` caps one feed to what the idle server computes in about `MAX_FEED_STEPS` decode
 steps of the writer, so a lagging server catches up in steps that a switch waits for briefly.
 
+Early starts stay on whatever the costs: the receiver's request goes out one writer step before the
+cut is confirmed, so its prefill of the unfed tail overlaps that step on any machine, and a cancelled
+one has prefilled tokens the next request reads anyway.
+
 The numbers come from the serving layer's measurements (`serving.costs`) through the front ends;
 the core never imports serving.
 """
