@@ -78,3 +78,10 @@ def test_bench_command_prints_vllm_style_blocks_and_writes_json(
     nocues = document["scenarios"][1]
     assert nocues["switches"] == 0 and nocues["variants"] == ["nocues"] and nocues["runs"] == 1
     assert document["meta"]["profile"] == "cpu-demo" and document["meta"]["max_tokens"] == 40
+    # The machine and serving setup of every result (issue 14): CPU, each server's block size and costs.
+    setup = document["meta"]["setup"]
+    assert setup["cpu"]["cores"] >= 1 and isinstance(setup["cpu"]["features"], list)
+    for role in ("large", "small"):
+        assert setup["servers"][role]["block_size"] % 32 == 0
+        assert setup["servers"][role]["costs"]["decode_ms_per_token"] > 0
+    assert printed.count("Machine and serving setup") == 2 and "CPU features:" in printed

@@ -140,3 +140,57 @@ def test_bench_tunes_the_feeds_from_costs_it_measured_on_servers_started_elsewhe
     assert relay_tuning(profile) == {}  # no record of these servers
     assert relay_tuning(profile, known)["feed_every"] == 64
     assert _costs({"servers": {"large": {"costs": None}}}) == {}
+
+
+def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+
+    from relaychat.cli import bench as cli_bench
+    from relaychat.cli.main import main
+
+    async def fake_bench(profile, scenarios, plan, warm, interleave, console):  # type: ignore[no-untyped-def]
+        metrics = await _relay_metrics()
+        metrics = metrics.model_copy(
+            update={
+                "scenario": scenarios[0].name,
+                "switch_gap_ms": Distribution(median=150.0, n=2),
+                "switch_client_ms": Distribution(median=10.0, n=2),
+                "switch_gap_into_ms": {"large": Distribution(median=150.0, n=2)},
+            }
+        )
+        seen_tuning.append(dict(plan.tuning))
+        return [metrics], {"large": 60.0, "small": 40.0}
+
+    full = {"model": "m", "dtype": "float32", "block_size": 32, "cached_ttft_ms": 50.0, "request_ms": 30.0}
+    setup = {
+        "cpu": {"model": "AMD EPYC 7B13", "features": ["avx2"], "cores": 2},
+        "servers": {
+            role: {
+                "dtype": "float32",
+                "block_size": 32,
+                "costs": full | {"prefill_ms_per_token": 3.4, "decode_ms_per_token": 56.2},
+            }
+            for role in ("large", "small")
+        },
+    }
+    seen_tuning: list[dict[str, object]] = []
+    monkeypatch.setattr(cli_bench, "servers_up", lambda profile, autostart: contextlib.nullcontext())
+    monkeypatch.setattr(cli_bench, "servers_setup", lambda profile: setup)
+    monkeypatch.setattr(cli_bench, "_bench", fake_bench)
+    out = tmp_path / "bench.json"
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["bench", "--profile", "same-model", "--scenarios", "relay", "--prompts", "1", "--json", str(out)]
+        )
+    assert exit_info.value.code == 0
+    import json
+
+    document = json.loads(out.read_text())
+    assert document["meta"]["setup"]["cpu"]["features"] == ["avx2"]
+    assert document["meta"]["setup"]["feed_every"] == seen_tuning[0]["feed_every"] == 32
+    gap = document["scenarios"][0]["gap_decomposition_ms"]
+    assert gap["floor_ms"] == 60.0 and gap["tail_ms"] == pytest.approx(16 * 3.4) and gap["client_ms"] == 10.0
+    printed = capsys.readouterr().out
+    assert "Machine and serving setup" in printed and "tail recompute, expected (ms)" in printed
