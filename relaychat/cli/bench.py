@@ -13,7 +13,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from relaychat.backends.replicas import make_backends
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
 from relaychat.bench.probe import cached_ttft_s
 from relaychat.bench.render import (
@@ -25,9 +24,18 @@ from relaychat.bench.render import (
 )
 from relaychat.bench.runner import BenchPlan, run_scenarios, warm_up
 from relaychat.bench.scenarios import VARIANTS, Scenario, ScenarioError, default_scenarios, parse_scenarios
-from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
+from relaychat.cli.common import (
+    UserError,
+    add_cue_args,
+    add_profile_args,
+    connection,
+    make_backends,
+    resolve_profile,
+    servers_up,
+)
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
+from relaychat.connect import Connection
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
@@ -128,7 +136,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         results, floors = asyncio.run(
-            _bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err)
+            _bench(
+                profile,
+                scenarios,
+                plan,
+                not args.no_warmup,
+                not args.sequential,
+                err,
+                connection(args, settings),
+            )
         )
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -153,8 +169,9 @@ async def _bench(
     warm: bool,
     interleave: bool,
     console: Console,
+    conn: Connection | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
-    backends = make_backends(profile)
+    backends = make_backends(profile, conn)
     results: list[ScenarioMetrics] = []
     floors: dict[str, float] = {}
     try:

