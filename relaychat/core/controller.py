@@ -237,9 +237,20 @@ class RelayController:
             yield RunFinished(t=self._clock(), summary=summary)
         except BackendError as exc:
             role = self._role_of(exc)
+            retry_after = getattr(exc, "retry_after", None)
             yield RunFailed(
                 t=self._clock(),
-                error=ErrorInfo(kind=exc.kind, message=str(exc), model=role, status=exc.status),
+                error=ErrorInfo(
+                    kind=exc.kind, message=str(exc), model=role, status=exc.status, retry_after_s=retry_after
+                ),
+                summary=builder.result(),
+            )
+        except (
+            Exception
+        ) as exc:  # a bug or an unforeseen reply: still a `failed` event with the partial output
+            yield RunFailed(
+                t=self._clock(),
+                error=ErrorInfo(kind="internal", message=f"internal error: {type(exc).__name__}: {exc}"),
                 summary=builder.result(),
             )
         finally:
