@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from relaychat.calibration.analysis import analyse, trace_margins
 from relaychat.calibration.candidates import CANDIDATE_POOL
@@ -34,6 +35,7 @@ from relaychat.connect import Connection
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, dataset_file, load_dataset
+from relaychat.inert import inert
 from relaychat.paths import data_dir
 
 EPILOG = """\
@@ -227,7 +229,11 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         result = asyncio.run(_run(pipeline, profile, err, connection(args, settings)))
     if result.failures:
         for failure in result.failures[:5]:
-            err.print(f"[red]failed[/] {failure.key} ({failure.stage}): {failure.message}")
+            err.print(
+                Text.assemble(
+                    ("failed", "red"), f" {failure.key} ({failure.stage}): ", inert(failure.message)
+                )
+            )
         raise UserError(
             f"{len(result.failures)} of {len(pipeline.items())} items failed after {args.retries} retries; "
             f"finished work is kept in {out}: rerun the same command to retry them"

@@ -16,6 +16,7 @@ from relaychat.config import Settings
 from relaychat.connect import Connection, make_backends, spec_urls
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
+from relaychat.redact import redact_url
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
 
 __all__ = ["connection", "make_backends"]  # one place builds backends (replica-aware) for every command
@@ -124,7 +125,7 @@ def servers_up(
         yield
         return
     if not (autostart and profile_is_local(profile)):
-        urls = ", ".join(f"{role} at {url}" for role, url in down.items())
+        urls = ", ".join(f"{role} at {redact_url(url)}" for role, url in down.items())
         hint = (
             "start them with `relaychat serve --profile " + profile.name + "`"
             if profile_is_local(profile)

@@ -27,6 +27,7 @@ from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunStarted, StageChanged, TokenDelta
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
+from relaychat.inert import inert
 
 
 def positive_int(value: str) -> int:
@@ -143,16 +144,21 @@ async def _run(
             await backend.aclose()
     if args.json:
         if isinstance(final, RunFailed):
-            err.print(f"[bold red]error:[/] {final.error.message}")
+            err.print(_error_line(final))
         return 1 if isinstance(final, RunFailed) else 0
     out.print()
     if isinstance(final, (RunFinished, RunFailed)):
         Console(highlight=False).print(summary_table(final.summary))
     if isinstance(final, RunFailed):
-        err.print(f"[bold red]error:[/] {final.error.message}")
+        err.print(_error_line(final))
     if trace_path:
         err.print(f"[dim]trace saved to {trace_path}[/]")
     return 1 if isinstance(final, RunFailed) else 0
+
+
+def _error_line(failed: RunFailed) -> Text:
+    """The error as plain text: a server's message may hold `[markup]` or escape sequences."""
+    return Text.assemble(("error:", "bold red"), " ", inert(failed.error.message))
 
 
 def _show(out: Console, event: RelayEvent) -> None:
@@ -160,18 +166,19 @@ def _show(out: Console, event: RelayEvent) -> None:
         out.print(
             Text.assemble(
                 ("large ", LARGE_STYLE),
-                (event.large_model or "-", "bold"),
+                (inert(event.large_model or "-"), "bold"),
                 "   ",
                 ("small ", SMALL_STYLE),
-                (event.small_model or "-", "bold"),
+                (inert(event.small_model or "-"), "bold"),
                 f"   mode {event.mode}, budget {event.max_tokens} tokens",
             )
         )
         out.print(Rule("reasoning", style="dim"))
     elif isinstance(event, TokenDelta):
-        out.print(Text(event.text, style=LARGE_STYLE if event.model == "large" else SMALL_STYLE), end="")
+        style = LARGE_STYLE if event.model == "large" else SMALL_STYLE
+        out.print(Text(inert(event.text), style=style), end="")  # model output is data, not escapes
     elif isinstance(event, StageChanged) and event.stage == "answer":
         if event.inserted_text:
-            out.print(Text(event.inserted_text, style="dim"), end="")
+            out.print(Text(inert(event.inserted_text), style="dim"), end="")
         out.print()
         out.print(Rule("answer", style="dim"))

@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
@@ -23,6 +24,8 @@ from relaychat.core.controller import RelayController
 from relaychat.core.events import RelayEvent, Role, RunFailed
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import TraceError, load_trace
+from relaychat.inert import inert
+from relaychat.redact import redact_url
 from relaychat.ui.chat_settings import ChatSettings
 from relaychat.ui.feed import FLUSH_INTERVAL_S, MAX_BATCH, LiveFeed
 from relaychat.ui.live_stats import LiveStats
@@ -121,7 +124,7 @@ class ChatScreen(Screen[None]):
         profile = self.settings.profile
         self.query_one(StatusPanel).set_servers(
             {
-                role: ServerRow(profile.spec(role).display_name or role, profile.spec(role).url)  # type: ignore[arg-type]
+                role: ServerRow(profile.spec(role).display_name or role, redact_url(profile.spec(role).url))  # type: ignore[arg-type]
                 for role in ("large", "small")
             }
         )
@@ -176,7 +179,7 @@ class ChatScreen(Screen[None]):
             status.set_health(role, "up" if up else "down", names.get(role) if up else None)
 
     def _say_no_server(self, down: list[Role]) -> None:
-        where = ", ".join(f"{role} at {self.settings.profile.spec(role).url}" for role in down)
+        where = ", ".join(f"{role} at {redact_url(self.settings.profile.spec(role).url)}" for role in down)
         hint = (
             f"start them with `relaychat serve --profile {self.settings.profile.name}`"
             if self.keeper.can_start or self.settings.profile.large.bundled
@@ -250,7 +253,7 @@ class ChatScreen(Screen[None]):
             raise
         except Exception as exc:
             await self._close_feed()
-            view.set_result(f"could not run: {exc}")
+            view.set_result(Content(inert(f"could not run: {exc}")))  # plain text, not markup
             self.session.end_turn(turn, "failed", str(exc))
             return
         await self._close_feed()
