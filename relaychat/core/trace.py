@@ -68,16 +68,21 @@ def load_trace(path: Path | str) -> list[RelayEvent]:
     if not path.is_file():
         raise TraceError(f"no trace at {path}")
     events: list[RelayEvent] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                events.append(parse_event(line))
-            except ValidationError as exc:
-                raise TraceError(
-                    f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}"
-                ) from exc
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TraceError(f"cannot read {path}: {exc.strerror}") from exc
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(parse_event(line.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise TraceError(
+                f"{path}:{number} is not UTF-8 text ({exc.reason}): not a RelayChat trace"
+            ) from exc
+        except ValidationError as exc:
+            raise TraceError(f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}") from exc
     if not events:
         raise TraceError(f"{path} is empty")
     return events
