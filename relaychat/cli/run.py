@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -127,10 +129,12 @@ async def _run(
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)
     final: RelayEvent | None = None
+    saved: list[Path] = []
     trace_path: Path | None = None
+    stop_on_sigterm()
     try:
         async for event, trace_path in recorded(  # noqa: B007 (the path is read after the loop)
-            controller.run([{"role": "user", "content": question}]), path=args.trace
+            controller.run([{"role": "user", "content": question}]), path=args.trace, where=saved
         ):
             if args.json:
                 sys.stdout.write(event.model_dump_json() + "\n")
@@ -139,6 +143,14 @@ async def _run(
                 _show(out, event)
             if isinstance(event, (RunFinished, RunFailed)):
                 final = event
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the trace already ends with a `cancelled` event
+        out.print()
+        err.print(
+            Text.assemble(
+                ("interrupted", "yellow"), ": partial trace saved to ", str(saved[0]) if saved else "-"
+            )
+        )
+        return 130
     finally:
         for backend in backends.values():
             await backend.aclose()
@@ -152,8 +164,17 @@ async def _run(
     if isinstance(final, RunFailed):
         err.print(_error_line(final))
     if trace_path:
-        err.print(f"[dim]trace saved to {trace_path}[/]")
+        err.print(Text(f"trace saved to {trace_path}", style="dim"))
     return 1 if isinstance(final, RunFailed) else 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM cancels the running command like Ctrl-C does, so it can save and say where (Unix only)."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 def _error_line(failed: RunFailed) -> Text:
