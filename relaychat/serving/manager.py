@@ -2,7 +2,8 @@
 
 A server that already answers `/health` on its port is reused and left running; only what this process
 started is stopped on exit (SIGTERM to the server's process group, SIGKILL if it lingers), so tests and
-several commands can share one pair of servers.
+several commands can share one pair of servers. A watchdog (`serving/watchdog.py`) stops what was
+started here even when this process cannot: a closed terminal (SIGHUP), SIGKILL or a crash.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from relaychat.core.events import Role
 from relaychat.core.profile import ModelSpec, PairProfile
 from relaychat.paths import cache_dir
 from relaychat.serving.models import BUNDLED, ConversionError, ensure_converted
+from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
@@ -40,6 +42,7 @@ class Server:
     log_path: Path | None = None
     dtype: str = "bfloat16"
     env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. a stop-string cap
+    watchdog_fd: int | None = None  # held open while the server should live (see serving/watchdog.py)
 
     @property
     def url(self) -> str:
@@ -154,6 +157,18 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
     )
     handle.close()
     pin(server.process.pid, server.spec.cpu_core)
+    server.watchdog_fd = watch(server.process.pid, server.port)
+    write_record(
+        ServerRecord(
+            port=server.port,
+            pid=server.process.pid,
+            owner_pid=os.getpid(),
+            role=server.role,
+            name=server.name,
+            url=server.url,
+            started_at=time.time(),
+        )
+    )
 
 
 def pin(pid: int, core: int | None) -> bool:
@@ -182,17 +197,34 @@ def pin(pid: int, core: int | None) -> bool:
 
 def stop(server: Server, timeout: float = 30.0) -> None:
     process = server.process
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    if process is not None and process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+    if process is not None:
+        forget(server.port, process.pid)
+    if server.watchdog_fd is not None:
+        os.close(server.watchdog_fd)  # the watchdog finds the group gone and exits
+        server.watchdog_fd = None
     server.process = None
+
+
+def reuse_note(server: Server) -> str | None:
+    """What to tell the user about a healthy server found on the port: who started it, if RelayChat did."""
+    record = read_record(server.port)
+    if record is None or not record.alive:
+        return None
+    if record.owner_alive:
+        return f"using the {server.role} server on port {server.port} (started by pid {record.owner_pid})"
+    return (
+        f"reusing the {server.role} server on port {server.port} (pid {record.pid}): a RelayChat process "
+        f"that has exited (pid {record.owner_pid}) started it; `relaychat serve --status` lists such servers"
+    )
 
 
 def _log_tail(path: Path | None, lines: int = 12) -> str:
@@ -272,6 +304,9 @@ def running_servers(
     try:
         for server in servers:
             if is_healthy(server.url):
+                note = reuse_note(server)
+                if note:
+                    log(note)
                 continue
             if not server.spec.bundled:
                 raise ServeError(
