@@ -43,8 +43,8 @@ def test_the_html_export_runs_no_script_from_a_model_answer(tmp_path: Path) -> N
     answer = "**4**\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)> [x](javascript:alert(3))"
     events = [
         RunStarted(
-            t=0, run_id="r", mode="relay", profile="p", large_model="L", small_model="S", answer_model="small",
-            messages=[], max_tokens=10, cues=[], handoff="text",
+            t=0, run_id="r", mode="relay", profile="p", large_model="L", small_model="S",
+            answer_model="small", messages=[], max_tokens=10, cues=[], handoff="text",
         ),
         TokenDelta(t=0.1, model="large", segment=0, stage="reasoning", text="<script>alert(0)</script>"),
         StageChanged(t=0.2, stage="answer"),
