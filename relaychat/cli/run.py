@@ -148,7 +148,8 @@ async def _run(
         err.print(
             Text.assemble(
                 ("interrupted", "yellow"), ": partial trace saved to ", str(saved[0]) if saved else "-"
-            )
+            ),
+            soft_wrap=True,  # a path stays on one line, to copy
         )
         return 130
     finally:
@@ -164,7 +165,7 @@ async def _run(
     if isinstance(final, RunFailed):
         err.print(_error_line(final))
     if trace_path:
-        err.print(Text(f"trace saved to {trace_path}", style="dim"))
+        err.print(Text(f"trace saved to {trace_path}", style="dim"), soft_wrap=True)
     return 1 if isinstance(final, RunFailed) else 0
 
 
