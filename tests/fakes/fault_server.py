@@ -120,6 +120,8 @@ class FaultServer:
         loop.call_soon_threadsafe(loop.stop)
         if self._thread:
             self._thread.join(5)
+        if not loop.is_running():
+            loop.close()
 
     def __enter__(self) -> FaultServer:
         return self.start()
