@@ -103,7 +103,7 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
     ]
     for turn in turns:
         folded = fold(turn.events)
-        body.append(f"<div class='question'><b>{html.escape(turn.question)}</b></div>")
+        body.append(f"<div class='question'><b>{html.escape(inert(turn.question))}</b></div>")
         if folded.models:
             body.append(
                 "<p class='note'>large "

@@ -7,6 +7,7 @@ that a 25 Hz timer flushes into the widgets, so the event loop is never blocked 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from pathlib import Path
@@ -32,6 +33,7 @@ from relaychat.ui.live_stats import LiveStats
 from relaychat.ui.pacing import Pacer
 from relaychat.ui.servers import ServerKeeper
 from relaychat.ui.session import Session
+from relaychat.ui.stall import stall_notice
 from relaychat.ui.widgets.banner import Banner
 from relaychat.ui.widgets.cue_table import CueTable
 from relaychat.ui.widgets.margin_panel import MarginPanel
@@ -90,6 +92,7 @@ class ChatScreen(Screen[None]):
         self._show_servers()
         self.set_interval(FLUSH_INTERVAL_S, self._flush)
         self.set_interval(HEALTH_POLL_S, self._poll_health)
+        self.set_interval(1.0, self._show_stall)
         self.prepare_servers()
         self.query_one("#prompt", Input).focus()
 
@@ -132,6 +135,19 @@ class ChatScreen(Screen[None]):
     async def _flush(self) -> None:
         if self.feed is not None:
             await self.feed.flush()
+
+    def _show_stall(self) -> None:
+        """While a live stream is silent, the banner counts the seconds since its last token."""
+        feed = self.feed
+        notice = (
+            stall_notice(time.monotonic() - feed.last_event_at) if feed is not None and feed.live else None
+        )
+        if notice is not None:
+            self.banner.say(notice, kind="warning")
+            self._stalled = True
+        elif getattr(self, "_stalled", False):
+            self.banner.hide()
+            self._stalled = False
 
     # -- servers ----------------------------------------------------------------------------------
 
@@ -241,6 +257,7 @@ class ChatScreen(Screen[None]):
         turn = self.session.start_turn(question)
         view = await self.transcript.add_turn(question)
         feed = self._open_feed(view, self._large_rate)
+        feed.live = True
         try:
             controller = RelayController(self.settings.profile, self.keeper.backends, self.settings.options())
             async with aclosing(self.session.record(turn, controller.run(conversation))) as events:
