@@ -39,8 +39,8 @@ class Settings(BaseSettings):
     data: str | None = None  # benchmark data directory (aime25.jsonl, amc23.jsonl, math500.jsonl)
     large_api_key: SecretStr | None = None  # RELAYCHAT_LARGE_API_KEY: sent as a Bearer token, never shown
     small_api_key: SecretStr | None = None  # RELAYCHAT_SMALL_API_KEY
-    connect_timeout: float = Field(5.0, gt=0)  # seconds to open a connection to a server
-    read_timeout: float = Field(300.0, gt=0)  # seconds a server may stay silent mid-request
+    connect_timeout: float = Field(default=5.0, gt=0)  # seconds to open a connection to a server
+    read_timeout: float = Field(default=300.0, gt=0)  # seconds a server may stay silent mid-request
 
     @classmethod
     def settings_customise_sources(

@@ -198,7 +198,7 @@ class ErrorInfo(BaseModel):
     message: str
     model: Role | None = None
     status: int | None = None
-    retry_after_s: float | None = Field(None, description="how long a busy server asked to wait")
+    retry_after_s: float | None = Field(default=None, description="how long a busy server asked to wait")
 
 
 class RunFailed(_Event):

@@ -63,7 +63,8 @@ class ModelSpec(BaseModel):
     port: int | None = Field(None, description="port `relaychat serve` starts it on")
     cpu_core: int | None = Field(None, description="core `relaychat serve` pins it to")
     api_key_env: str | None = Field(
-        None, description="environment variable holding this server's API key (RELAYCHAT_<ROLE>_API_KEY wins)"
+        default=None,
+        description="environment variable holding this server's API key (RELAYCHAT_<ROLE>_API_KEY wins)",
     )
 
     @field_validator("urls", mode="before")

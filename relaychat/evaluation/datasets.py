@@ -99,12 +99,13 @@ def load_dataset(
     lines: list[int] | None = None
     if path is not None:
         numbered = _read_rows(path)
-        rows: Iterable[dict[str, Any]] | None = [row for _, row in numbered]
+        rows: Iterable[dict[str, Any]] = [row for _, row in numbered]
         lines = [line for line, _ in numbered]
     else:
-        rows = _from_hub(name) if name in HUB_IDS else None
-        if rows is None:
+        hub = _from_hub(name) if name in HUB_IDS else None
+        if hub is None:
             raise _not_found(name, folders)
+        rows = hub
     where = str(path) if path is not None else name
     problems = list(problems_from_rows(rows, name, require_answers=require_answers, lines=lines, where=where))
     if not problems:

@@ -32,6 +32,9 @@ FaultKind = Literal[
     "status",  # answer `status` with a vLLM error body (`style` old or new), optional Retry-After
     "stall",  # send `after` token events, wait `seconds`, then carry on
     "non_object",  # a data line whose JSON is not an object (`[1,2,3]`)
+    "bad_json",  # a data line that is not JSON at all
+    "empty_chunks",  # every token is preceded by a chunk with empty text and no token ids
+    "huge_chunk",  # one 1 MB chunk of text after `after` tokens
 ]
 
 DEFAULT_TEXT = "Two plus two is four.</think>The answer is 4."
@@ -201,7 +204,12 @@ class FaultServer:
             await writer.drain()
 
         for index, piece in enumerate(pieces):
-            if fault.kind in ("die", "truncate", "stall", "non_object") and index == fault.after:
+            if fault.kind == "empty_chunks":
+                empty = {"index": 0, "text": "", "token_ids": [], "logprobs": None, "finish_reason": None}
+                await send(f"data: {json.dumps({'id': 'cmpl-fake', 'choices': [empty]})}\n\n")
+            if fault.kind == "huge_chunk" and index == fault.after:
+                piece = "x" * 1_000_000 + piece
+            if fault.kind in ("die", "truncate", "stall", "non_object", "bad_json") and index == fault.after:
                 if fault.kind == "die":
                     writer.transport.abort()
                     return False
@@ -211,6 +219,8 @@ class FaultServer:
                     return False
                 if fault.kind == "non_object":
                     await send("data: [1,2,3]\n\n")
+                if fault.kind == "bad_json":
+                    await send("data: {not json\n\n")
                 if fault.kind == "stall":
                     await asyncio.sleep(fault.seconds)
             last = index == len(pieces) - 1
