@@ -53,4 +53,4 @@ async def test_a_stalled_stream_shows_the_time_since_its_last_token(pair: Pair) 
         assert "Esc cancels" in app.chat.banner.text
         await wait_turn_done(pilot, app)  # the stream resumes after the stall and the turn completes
         assert app.chat.session.turns[-1].status == "done"
-        assert not app.chat.banner.display
+        await wait_until(pilot, lambda: not app.chat.banner.display, timeout=5)  # cleared on the next tick
