@@ -52,6 +52,7 @@ from relaychat.core.prefill import PrefillAhead
 from relaychat.core.profile import PairProfile
 from relaychat.core.prompt import Message, render_prefix
 from relaychat.core.summary import SummaryBuilder
+from relaychat.redact import redact_text
 
 _SUFFIX_IDS: dict[tuple[str, str, str], list[int]] = {}  # (URL, model, text) -> token ids, shared by runs
 # (model, cue word) -> how often each ending followed it ("Now" -> {",": 5, "": 1}), shared by runs.
@@ -245,12 +246,13 @@ class RelayController:
                 ),
                 summary=builder.result(),
             )
-        except (
-            Exception
-        ) as exc:  # a bug or an unforeseen reply: still a `failed` event with the partial output
+        except Exception as exc:
+            # A bug or an unforeseen reply: still a `failed` event, with the partial output.
             yield RunFailed(
                 t=self._clock(),
-                error=ErrorInfo(kind="internal", message=f"internal error: {type(exc).__name__}: {exc}"),
+                error=ErrorInfo(
+                    kind="internal", message=redact_text(f"internal error: {type(exc).__name__}: {exc}")
+                ),
                 summary=builder.result(),
             )
         finally:
