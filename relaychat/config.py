@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import PositiveInt, ValidationError
+from pydantic import Field, PositiveInt, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     theme: str = "relay-dark"
     autostart: bool = True  # start the bundled CPU servers when a local profile's servers are down
     data: str | None = None  # benchmark data directory (aime25.jsonl, amc23.jsonl, math500.jsonl)
+    large_api_key: SecretStr | None = None  # RELAYCHAT_LARGE_API_KEY: sent as a Bearer token, never shown
+    small_api_key: SecretStr | None = None  # RELAYCHAT_SMALL_API_KEY
+    connect_timeout: float = Field(default=5.0, gt=0)  # seconds to open a connection to a server
+    read_timeout: float = Field(default=300.0, gt=0)  # seconds a server may stay silent mid-request
 
     @classmethod
     def settings_customise_sources(

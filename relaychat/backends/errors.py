@@ -14,6 +14,25 @@ class BackendError(Exception):
         self.status = status
 
 
+class ServerBusy(BackendError):
+    """HTTP 429 or 503: the server is overloaded or not ready; the same request may pass later.
+
+    `retry_after`: the seconds the server asked for (its `Retry-After`), when it said."""
+
+    kind = "busy"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, url=url, status=status)
+        self.retry_after = retry_after
+
+
 class ServerUnreachable(BackendError):
     kind = "connection"
 

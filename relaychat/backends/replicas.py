@@ -16,6 +16,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypeVar
 
 from relaychat.backends.base import (
     Backend,
@@ -25,9 +26,8 @@ from relaychat.backends.base import (
     StreamChunk,
     StreamEnd,
 )
-from relaychat.backends.vllm import VLLMBackend
-from relaychat.core.events import Role
-from relaychat.core.profile import ModelSpec, PairProfile
+
+RoleT = TypeVar("RoleT", bound=str)  # a role name; the core's `Role` literal, kept out of backends/
 
 
 class ReplicaBackend:
@@ -147,29 +147,13 @@ def _score(key: str, url: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{key}|{url}".encode(), digest_size=8).digest(), "big")
 
 
-def spec_urls(spec: ModelSpec) -> list[str]:
-    """A spec's replica URLs; a comma-separated URL (e.g. from --large-url a,b) counts as several."""
-    return [u.strip() for url in spec.urls for u in url.split(",") if u.strip()]
-
-
-def backend_for(spec: ModelSpec) -> Backend:
-    """One VLLMBackend, or a ReplicaBackend when the role names several servers."""
-    urls = spec_urls(spec)
-    backends = [VLLMBackend(url, model=spec.served_name) for url in urls]
-    return backends[0] if len(backends) == 1 else ReplicaBackend(backends)
-
-
-def make_backends(profile: PairProfile) -> dict[Role, Backend]:
-    return {"large": backend_for(profile.large), "small": backend_for(profile.small)}
-
-
 @asynccontextmanager
 async def pinned(
-    backends: Mapping[Role, Backend], key: str | None = None
-) -> AsyncIterator[dict[Role, Backend]]:
+    backends: Mapping[RoleT, Backend], key: str | None = None
+) -> AsyncIterator[dict[RoleT, Backend]]:
     """The backends of one session: each replicated role pinned to one replica for the block."""
     async with AsyncExitStack() as stack:
-        chosen: dict[Role, Backend] = {}
+        chosen: dict[RoleT, Backend] = {}
         for role, backend in backends.items():
             if isinstance(backend, ReplicaBackend):
                 chosen[role] = await stack.enter_async_context(backend.session(key))

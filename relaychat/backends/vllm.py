@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from time import time
 from typing import Any
 
 import httpx
@@ -26,11 +28,15 @@ from relaychat.backends.errors import (
     BackendError,
     ProtocolError,
     RequestRejected,
+    ServerBusy,
     ServerFailed,
     ServerTimeout,
     ServerUnreachable,
     explain_rejection,
 )
+from relaychat.redact import redact_text, redact_url
+
+MAX_RETRY_AFTER_S = 600.0  # a longer Retry-After is honoured only up to this
 
 
 class VLLMBackend:
@@ -44,6 +50,9 @@ class VLLMBackend:
         read_timeout: float = 300.0,
     ) -> None:
         self.url = url.rstrip("/")
+        self.shown_url = redact_url(self.url)  # what messages say: never the URL's user:password
+        self._secrets = (api_key,) if api_key else ()
+        self._read_timeout = read_timeout
         self._model = model
         self._info: ModelInfo | None = None
         self._stop_support: dict[int, bool] = {}  # stop-list size -> accepted by the server
@@ -56,48 +65,69 @@ class VLLMBackend:
         )
 
     def __repr__(self) -> str:
-        return f"VLLMBackend({self.url!r})"
+        return f"VLLMBackend({self.shown_url!r})"
 
     # -- errors ---------------------------------------------------------------------------------
+
+    def _clean(self, message: str) -> str:
+        """A message with URL credentials and the API key masked."""
+        return redact_text(message, self._secrets)
 
     def _translate(self, exc: Exception) -> BackendError:
         if isinstance(exc, BackendError):
             return exc
+        url = self.shown_url
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ServerTimeout(
+                f"{url} did not accept a connection in time (connect timeout; "
+                "raise it with --connect-timeout or `connect_timeout` in the settings)",
+                url=self.url,
+            )
         if isinstance(exc, httpx.ConnectError):
             return ServerUnreachable(
-                f"cannot connect to {self.url}: is the server running? "
+                f"cannot connect to {url}: is the server running? "
                 f"(`relaychat serve --profile cpu-demo` starts the demo servers)",
                 url=self.url,
             )
         if isinstance(exc, httpx.TimeoutException):
-            return ServerTimeout(f"{self.url} did not answer in time ({type(exc).__name__})", url=self.url)
+            return ServerTimeout(
+                f"{url} sent nothing for {self._read_timeout:g} s ({type(exc).__name__}; "
+                "raise it with --read-timeout or `read_timeout` in the settings)",
+                url=self.url,
+            )
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return ServerFailed(f"{self.url} closed the connection mid-stream: {exc}", url=self.url)
+            return ServerFailed(self._clean(f"{url} closed the connection mid-stream: {exc}"), url=self.url)
         if isinstance(exc, httpx.HTTPError):
-            return ServerFailed(f"{self.url}: {exc}", url=self.url)
-        if isinstance(exc, (json.JSONDecodeError, KeyError, TypeError, ValueError)):
-            return ProtocolError(f"{self.url} sent an unexpected reply: {exc}", url=self.url)
+            return ServerFailed(self._clean(f"{url}: {exc}"), url=self.url)
+        if isinstance(
+            exc, (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError)
+        ):
+            return ProtocolError(
+                self._clean(f"{url} sent an unexpected reply: {type(exc).__name__}: {exc}"), url=self.url
+            )
         raise exc
 
     async def _raise_for_status(self, response: httpx.Response) -> None:
         if response.status_code < 400:
             return
         body = (await response.aread()).decode("utf-8", "replace")
-        try:
-            detail = json.loads(body).get("error", {})
-            detail = detail.get("message", body) if isinstance(detail, dict) else str(detail)
-        except (json.JSONDecodeError, AttributeError):
-            detail = body
-        if response.status_code < 500:
-            raise RequestRejected(
-                explain_rejection(response.status_code, detail, self.url),
+        detail = self._clean(_error_detail(body))
+        status = response.status_code
+        if status in (429, 503):
+            wait = retry_after_s(response.headers.get("retry-after"))
+            when = f"; it asks to retry in {wait:g} s" if wait is not None else ""
+            raise ServerBusy(
+                f"{self.shown_url} is busy (HTTP {status}): {detail[:400]}{when}",
                 url=self.url,
-                status=response.status_code,
+                status=status,
+                retry_after=wait,
+            )
+        if status < 500:
+            raise RequestRejected(
+                explain_rejection(status, detail, self.shown_url), url=self.url, status=status
             )
         raise ServerFailed(
-            f"{self.url} failed (HTTP {response.status_code}): {detail[:400]}",
-            url=self.url,
-            status=response.status_code,
+            f"{self.shown_url} failed (HTTP {status}): {detail[:400]}", url=self.url, status=status
         )
 
     # -- metadata -------------------------------------------------------------------------------
@@ -112,12 +142,12 @@ class VLLMBackend:
         except Exception as exc:
             raise self._translate(exc) from exc
         if not models:
-            raise ProtocolError(f"{self.url} serves no model", url=self.url)
+            raise ProtocolError(f"{self.shown_url} serves no model", url=self.url)
         chosen = next((m for m in models if m["id"] == self._model), None) if self._model else models[0]
         if chosen is None:
             names = ", ".join(m["id"] for m in models)
             raise RequestRejected(
-                f"{self.url} does not serve a model named {self._model!r} (it serves: {names})",
+                f"{self.shown_url} does not serve a model named {self._model!r} (it serves: {names})",
                 url=self.url,
             )
         self._info = ModelInfo(
@@ -190,10 +220,18 @@ class VLLMBackend:
                     if sse.data == "[DONE]":
                         break
                     payload = json.loads(sse.data)
+                    if not isinstance(payload, dict):
+                        raise ProtocolError(
+                            f"{self.shown_url} sent a stream event that is not a JSON object: "
+                            f"{sse.data[:80]!r}",
+                            url=self.url,
+                        )
                     if "error" in payload:  # vLLM reports mid-stream failures as an error object
                         error = payload["error"]
                         message = error.get("message", error) if isinstance(error, dict) else error
-                        raise ServerFailed(f"{self.url} failed mid-stream: {message}", url=self.url)
+                        raise ServerFailed(
+                            self._clean(f"{self.shown_url} failed mid-stream: {message}"), url=self.url
+                        )
                     usage = payload.get("usage")
                     if usage:
                         end.prompt_tokens = usage.get("prompt_tokens")
@@ -209,6 +247,13 @@ class VLLMBackend:
             raise
         except Exception as exc:
             raise self._translate(exc) from exc
+        if end.finish_reason is None:
+            # Every complete vLLM stream names why it ended; without one the stream was cut short (a
+            # proxy or server that closed the body early), and its text is not the model's whole reply.
+            raise ProtocolError(
+                f"{self.shown_url} ended the stream without a finish reason: the reply was cut short",
+                url=self.url,
+            )
         yield end
 
     async def reset_prefix_cache(self) -> bool:
@@ -287,6 +332,36 @@ class VLLMBackend:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _error_detail(body: str) -> str:
+    """The message of a vLLM error body: new style `{"error": {"message"}}`, old `{"message"}`."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        return body
+    if not isinstance(data, dict):
+        return body
+    error = data.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    if isinstance(data.get("message"), str):
+        return data["message"]
+    return str(error) if error else body
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), capped; None when absent."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _parse_choice(choice: dict[str, Any]) -> StreamChunk:

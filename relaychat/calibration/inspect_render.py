@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from relaychat.calibration.inspection import InspectView
+from relaychat.inert import inert
 
 KEPT_STYLE = Style(bold=True, color="black", bgcolor="bright_green")
 DROPPED_STYLE = Style(bold=True, color="black", bgcolor="grey62")
@@ -30,7 +31,7 @@ def margin_colour(margin: float) -> Color:
 
 
 def shaded_text(view: InspectView) -> Text:
-    text = Text(view.text)
+    text = Text(inert(view.text))  # one char per char: the span offsets still fit
     for span in view.spans:
         if span.margin is not None and span.end > span.start:
             text.stylize(Style(bgcolor=margin_colour(span.margin)), span.start, span.end)

@@ -13,8 +13,11 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from pydantic import ValidationError
+
 from relaychat.calibration.pipeline import load_done
 from relaychat.calibration.segments import post_cue_segments
+from relaychat.calibration.store import StateError
 from relaychat.core.cueset import CueSet, CueSetError, load_cue_set
 from relaychat.core.events import RunStarted, TokenDelta
 from relaychat.core.trace import TraceError, load_trace
@@ -107,7 +110,10 @@ def from_calibration(folder: Path, key: str | None, cue_file: Path | None) -> In
     manifest = folder / "calibration.json"
     if not manifest.is_file():
         raise InspectError(f"{folder} is not a calibration directory (no calibration.json)")
-    traces, scores = load_done(folder)
+    try:
+        traces, scores = load_done(folder)
+    except (StateError, ValidationError, KeyError, TypeError, AttributeError) as exc:
+        raise InspectError(f"{folder} holds a record that cannot be read: {exc}") from exc
     keys = sorted(scores, key=_natural)
     if not keys:
         raise InspectError(f"{folder} has no scored traces yet")

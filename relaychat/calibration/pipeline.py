@@ -25,11 +25,13 @@ from relaychat.calibration.traces import TraceFailed, TraceRecord, generate_trac
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import Problem
+from relaychat.retrying import backoff_s, retryable
 
 Stage = Literal["traces", "scores"]
 ProgressCallback = Callable[[Stage, int, int], None]
 T = TypeVar("T")
 RETRYABLE = (BackendError, TraceFailed, ScoringError)
+RETRY_BASE_S = 0.5  # first back-off; doubles each attempt, or longer when a server sends Retry-After
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,10 @@ async def _with_retries(make: Callable[[], Awaitable[T]], retries: int) -> T:
         try:
             return await make()
         except RETRYABLE as exc:
-            if attempt == retries or isinstance(exc, RequestRejected):  # a 4xx fails the same way again
-                raise
-            await asyncio.sleep(0.5 * 2**attempt)
+            kind = exc.kind if isinstance(exc, (BackendError, TraceFailed)) else None
+            if attempt == retries or isinstance(exc, RequestRejected) or not retryable(kind):
+                raise  # a 4xx fails the same way again
+            await asyncio.sleep(backoff_s(attempt + 1, RETRY_BASE_S, getattr(exc, "retry_after", None)))
     raise AssertionError("unreachable")
 
 

@@ -26,12 +26,14 @@ class JsonlLog:
     def records(self) -> Iterator[dict[str, Any]]:
         if not self.path.is_file():
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
+        lines = self.path.read_bytes().splitlines()
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise StateError(f"{self.path}:{number} is not UTF-8 text ({exc.reason})") from exc
             except json.JSONDecodeError as exc:
                 if number == len(lines):
                     return  # torn final line: that item is redone

@@ -20,7 +20,12 @@ from relaychat.evaluation.datasets import Problem
 
 
 class TraceFailed(RuntimeError):
-    pass
+    """The run behind a trace failed; `kind` and `retry_after` say whether and when to try again."""
+
+    def __init__(self, message: str, kind: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
 
 
 class TraceRecord(BaseModel):
@@ -80,7 +85,7 @@ async def generate_trace(
                     ended_by = "marker"
                 break
             elif isinstance(event, RunFailed):
-                raise TraceFailed(event.error.message)
+                raise TraceFailed(event.error.message, event.error.kind, event.error.retry_after_s)
     reasoning = "".join(parts)
     if profile.reasoning_end in reasoning:
         reasoning = reasoning[: reasoning.index(profile.reasoning_end)]

@@ -14,7 +14,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from relaychat.backends.replicas import make_backends
 from relaychat.bench.gap import decompose, expected_tail_ms
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
 from relaychat.bench.probe import cached_ttft_s
@@ -32,12 +31,15 @@ from relaychat.cli.common import (
     UserError,
     add_cue_args,
     add_profile_args,
+    connection,
+    make_backends,
     relay_tuning,
     resolve_profile,
     servers_up,
 )
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
+from relaychat.connect import Connection
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
@@ -143,7 +145,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
         plan = dataclasses.replace(plan, tuning=relay_tuning(profile, _costs(setup)))
         results, floors = asyncio.run(
-            _bench(profile, scenarios, plan, not args.no_warmup, not args.sequential, err)
+            _bench(
+                profile,
+                scenarios,
+                plan,
+                not args.no_warmup,
+                not args.sequential,
+                err,
+                connection(args, settings),
+            )
         )
     setup["feed_every"] = plan.tuning.get("feed_every")
     setup["relay_tuning"] = dict(plan.tuning)
@@ -178,8 +188,9 @@ async def _bench(
     warm: bool,
     interleave: bool,
     console: Console,
+    conn: Connection | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
-    backends = make_backends(profile)
+    backends = make_backends(profile, conn)
     results: list[ScenarioMetrics] = []
     floors: dict[str, float] = {}
     try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from relaychat.calibration.analysis import analyse, trace_margins
 from relaychat.calibration.candidates import CANDIDATE_POOL
@@ -20,12 +21,21 @@ from relaychat.calibration.report import write_report
 from relaychat.calibration.selection import RULES, SelectionRule
 from relaychat.calibration.stats import SE_METHODS
 from relaychat.calibration.store import StateError, file_digest
-from relaychat.cli.common import UserError, add_profile_args, make_backends, resolve_profile, servers_up
+from relaychat.cli.common import (
+    UserError,
+    add_profile_args,
+    connection,
+    make_backends,
+    resolve_profile,
+    servers_up,
+)
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
+from relaychat.connect import Connection
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, dataset_file, load_dataset
+from relaychat.inert import inert
 from relaychat.paths import data_dir
 
 EPILOG = """\
@@ -216,10 +226,14 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         f"samples, {max_tokens} tokens each; work saved in {out}"
     )
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        result = asyncio.run(_run(pipeline, profile, err))
+        result = asyncio.run(_run(pipeline, profile, err, connection(args, settings)))
     if result.failures:
         for failure in result.failures[:5]:
-            err.print(f"[red]failed[/] {failure.key} ({failure.stage}): {failure.message}")
+            err.print(
+                Text.assemble(
+                    ("failed", "red"), f" {failure.key} ({failure.stage}): ", inert(failure.message)
+                )
+            )
         raise UserError(
             f"{len(result.failures)} of {len(pipeline.items())} items failed after {args.retries} retries; "
             f"finished work is kept in {out}: rerun the same command to retry them"
@@ -283,8 +297,10 @@ def _count(values: Any) -> dict[str, int]:
     return counts
 
 
-async def _run(pipeline: PipelineSettings, profile: PairProfile, err: Console) -> PipelineResult:
-    backends = make_backends(profile)
+async def _run(
+    pipeline: PipelineSettings, profile: PairProfile, err: Console, conn: Connection | None = None
+) -> PipelineResult:
+    backends = make_backends(profile, conn)
     total = len(pipeline.items())
     try:
         with Progress(

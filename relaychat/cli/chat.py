@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
-from relaychat.cli.common import UserError, add_cue_args, add_profile_args, make_backends, resolve_profile
+from relaychat.cli.common import (
+    UserError,
+    add_cue_args,
+    add_profile_args,
+    connection,
+    make_backends,
+    resolve_profile,
+)
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 
@@ -56,7 +64,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     theme = args.theme or (settings.theme if explicit_theme else remembered_theme() or settings.theme)
     app = RelayChatApp(
         chat,
-        make_backends,
+        partial(make_backends, connection=connection(args, settings)),
         autostart=settings.autostart and not args.no_autostart,
         theme=theme,
         replay=args.replay,

@@ -13,17 +13,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from relaychat.backends.replicas import make_backends, spec_urls
 from relaychat.config import Settings
+from relaychat.connect import Connection, make_backends, spec_urls
 from relaychat.core.controller import RelayOptions
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
+from relaychat.redact import redact_url
 from relaychat.serving.costs import ServerCosts
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
 from relaychat.serving.setup_plan import feed_tuning
 
-__all__ = ["make_backends"]  # re-exported: one place builds backends (replica-aware) for every command
+__all__ = ["connection", "make_backends"]  # one place builds backends (replica-aware) for every command
 
 err_console = Console(stderr=True)
 
@@ -51,6 +52,42 @@ def add_profile_args(parser: argparse.ArgumentParser) -> None:
         "--no-autostart",
         action="store_true",
         help="never start the bundled CPU servers; fail if they are down",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        type=_seconds,
+        metavar="S",
+        help="seconds to open a connection (default 5; settings `connect_timeout`)",
+    )
+    group.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        metavar="S",
+        help="seconds a server may stay silent mid-request (default 300; settings `read_timeout`)",
+    )
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0, got {value}")
+    return seconds
+
+
+def connection(args: argparse.Namespace, settings: Settings) -> Connection:
+    """Timeouts (flag, else settings) and per-role API keys (settings: RELAYCHAT_<ROLE>_API_KEY)."""
+    keys = {
+        role: secret.get_secret_value()
+        for role, secret in (("large", settings.large_api_key), ("small", settings.small_api_key))
+        if secret is not None and secret.get_secret_value()
+    }
+    return Connection(
+        connect_timeout=getattr(args, "connect_timeout", None) or settings.connect_timeout,
+        read_timeout=getattr(args, "read_timeout", None) or settings.read_timeout,
+        api_keys=keys,
     )
 
 
@@ -93,7 +130,7 @@ def servers_up(
         yield
         return
     if not (autostart and profile_is_local(profile)):
-        urls = ", ".join(f"{role} at {url}" for role, url in down.items())
+        urls = ", ".join(f"{role} at {redact_url(url)}" for role, url in down.items())
         hint = (
             "start them with `relaychat serve --profile " + profile.name + "`"
             if profile_is_local(profile)

@@ -17,8 +17,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from relaychat.backends.replicas import make_backends
-from relaychat.cli.common import UserError, add_cue_args, add_profile_args, resolve_profile, servers_up
+from relaychat.cli.common import (
+    UserError,
+    add_cue_args,
+    add_profile_args,
+    connection,
+    make_backends,
+    resolve_profile,
+    servers_up,
+)
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.core.events import Mode
@@ -133,7 +140,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(str(exc)) from exc
     err = Console(stderr=True, highlight=False)
     grader = ProcessGrader()
-    runner = EvalRunner(profile, make_backends(profile), plan, store, grader)
+    runner = EvalRunner(profile, make_backends(profile, connection(args, settings)), plan, store, grader)
     pending = runner.pending()
     total = len(plan.keys())
     err.print(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from relaychat.cli.common import (
     UserError,
     add_cue_args,
     add_profile_args,
+    connection,
     make_backends,
     resolve_profile,
     servers_up,
@@ -22,9 +25,12 @@ from relaychat.cli.common import (
 )
 from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
 from relaychat.config import Settings
+from relaychat.connect import Connection
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunStarted, StageChanged, TokenDelta
+from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
+from relaychat.inert import inert
 
 
 def positive_int(value: str) -> int:
@@ -109,19 +115,29 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if budget < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        return asyncio.run(_run(profile, tuned_options(options, profile), question, args))
+        return asyncio.run(
+            _run(profile, tuned_options(options, profile), question, args, connection(args, settings))
+        )
 
 
-async def _run(profile, options: RelayOptions, question: str, args: argparse.Namespace) -> int:
-    backends = make_backends(profile)
+async def _run(
+    profile: PairProfile,
+    options: RelayOptions,
+    question: str,
+    args: argparse.Namespace,
+    conn: Connection | None = None,
+) -> int:
+    backends = make_backends(profile, conn)
     controller = RelayController(profile, backends, options)
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)
     final: RelayEvent | None = None
+    saved: list[Path] = []
     trace_path: Path | None = None
+    stop_on_sigterm()
     try:
         async for event, trace_path in recorded(  # noqa: B007 (the path is read after the loop)
-            controller.run([{"role": "user", "content": question}]), path=args.trace
+            controller.run([{"role": "user", "content": question}]), path=args.trace, where=saved
         ):
             if args.json:
                 sys.stdout.write(event.model_dump_json() + "\n")
@@ -130,21 +146,44 @@ async def _run(profile, options: RelayOptions, question: str, args: argparse.Nam
                 _show(out, event)
             if isinstance(event, (RunFinished, RunFailed)):
                 final = event
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the trace already ends with a `cancelled` event
+        out.print()
+        err.print(
+            Text.assemble(
+                ("interrupted", "yellow"), ": partial trace saved to ", str(saved[0]) if saved else "-"
+            ),
+            soft_wrap=True,  # a path stays on one line, to copy
+        )
+        return 130
     finally:
         for backend in backends.values():
             await backend.aclose()
     if args.json:
         if isinstance(final, RunFailed):
-            err.print(f"[bold red]error:[/] {final.error.message}")
+            err.print(_error_line(final))
         return 1 if isinstance(final, RunFailed) else 0
     out.print()
     if isinstance(final, (RunFinished, RunFailed)):
         Console(highlight=False).print(summary_table(final.summary))
     if isinstance(final, RunFailed):
-        err.print(f"[bold red]error:[/] {final.error.message}")
+        err.print(_error_line(final))
     if trace_path:
-        err.print(f"[dim]trace saved to {trace_path}[/]")
+        err.print(Text(f"trace saved to {trace_path}", style="dim"), soft_wrap=True)
     return 1 if isinstance(final, RunFailed) else 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM cancels the running command like Ctrl-C does, so it can save and say where (Unix only)."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def _error_line(failed: RunFailed) -> Text:
+    """The error as plain text: a server's message may hold `[markup]` or escape sequences."""
+    return Text.assemble(("error:", "bold red"), " ", inert(failed.error.message))
 
 
 def _show(out: Console, event: RelayEvent) -> None:
@@ -152,18 +191,19 @@ def _show(out: Console, event: RelayEvent) -> None:
         out.print(
             Text.assemble(
                 ("large ", LARGE_STYLE),
-                (event.large_model or "-", "bold"),
+                (inert(event.large_model or "-"), "bold"),
                 "   ",
                 ("small ", SMALL_STYLE),
-                (event.small_model or "-", "bold"),
+                (inert(event.small_model or "-"), "bold"),
                 f"   mode {event.mode}, budget {event.max_tokens} tokens",
             )
         )
         out.print(Rule("reasoning", style="dim"))
     elif isinstance(event, TokenDelta):
-        out.print(Text(event.text, style=LARGE_STYLE if event.model == "large" else SMALL_STYLE), end="")
+        style = LARGE_STYLE if event.model == "large" else SMALL_STYLE
+        out.print(Text(inert(event.text), style=style), end="")  # model output is data, not escapes
     elif isinstance(event, StageChanged) and event.stage == "answer":
         if event.inserted_text:
-            out.print(Text(event.inserted_text, style="dim"), end="")
+            out.print(Text(inert(event.inserted_text), style="dim"), end="")
         out.print()
         out.print(Rule("answer", style="dim"))

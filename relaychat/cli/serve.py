@@ -7,12 +7,16 @@ import signal
 import threading
 
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from relaychat.cli.common import UserError, add_profile_args, resolve_profile, servers_up
 from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
-from relaychat.serving.manager import profile_is_local, servers_for
+from relaychat.redact import redact_url
+from relaychat.serving.manager import is_healthy, profile_is_local, servers_for
 from relaychat.serving.setup_plan import describe_running, remeasure_running, running_setups
+from relaychat.serving.watchdog import ServerRecord, all_records
 
 DTYPE_NAMES = {
     "auto": "auto",
@@ -50,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="measure the servers' prefill and decode costs again (they are cached per model, dtype, "
         "block size and machine; measure on a quiet machine)",
     )
+    parser.add_argument(
+        "--status",
+        action="store_true",
+        help="list the profile's servers and those RelayChat started earlier (and whether their starter "
+        "still runs); start nothing",
+    )
     add_profile_args(parser)
     parser.set_defaults(func=cmd_serve)
 
@@ -73,8 +83,46 @@ def with_overrides(profile: PairProfile, dtype: str | None, block_size: int | No
     )
 
 
+def cmd_status(profile: PairProfile) -> int:
+    """Each of the profile's servers (up or down) and every server RelayChat started, with its owner."""
+    out = Console(highlight=False)
+    table = Table(header_style="bold")
+    for column in ("role", "url", "health", "started by RelayChat", "starter"):
+        table.add_column(column)
+    records = {r.port: r for r in all_records()}
+    shown: set[int] = set()
+    for server in servers_for(profile):
+        record = records.get(server.port)
+        shown.add(server.port)
+        table.add_row(server.role, redact_url(server.url), *_status_cells(server.url, record))
+    for port, record in records.items():
+        if port not in shown and record.alive:
+            table.add_row(f"{record.role} ({record.name})", record.url, *_status_cells(record.url, record))
+    out.print(table)
+    orphans = [r for r in records.values() if r.alive and not r.owner_alive]
+    if orphans:
+        pids = " ".join(str(r.pid) for r in orphans)
+        out.print(
+            Text(
+                f"{len(orphans)} server(s) outlived the RelayChat process that started them; the next "
+                f"command reuses them. To stop them: kill -TERM -- -{pids.replace(' ', ' -')}"
+            )
+        )
+    return 0
+
+
+def _status_cells(url: str, record: ServerRecord | None) -> tuple[str, str, str]:
+    health = "up" if is_healthy(url) else "down"
+    if record is None or not record.alive:
+        return health, "no", "-"
+    owner = f"pid {record.owner_pid} " + ("(running)" if record.owner_alive else "(exited: orphaned)")
+    return health, f"yes (pid {record.pid})", owner
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     profile = with_overrides(resolve_profile(args, settings), args.dtype, args.block_size)
+    if args.status:
+        return cmd_status(profile)
     if not profile_is_local(profile):
         raise UserError(f"profile {profile.name!r} is not served locally; see launch/ for how to start it")
     console = Console(stderr=True)

@@ -52,6 +52,7 @@ from relaychat.core.prefill import PrefillAhead
 from relaychat.core.profile import PairProfile
 from relaychat.core.prompt import Message, render_prefix
 from relaychat.core.summary import SummaryBuilder
+from relaychat.redact import redact_text
 
 _SUFFIX_IDS: dict[tuple[str, str, str], list[int]] = {}  # (URL, model, text) -> token ids, shared by runs
 # (model, cue word) -> how often each ending followed it ("Now" -> {",": 5, "": 1}), shared by runs.
@@ -237,9 +238,21 @@ class RelayController:
             yield RunFinished(t=self._clock(), summary=summary)
         except BackendError as exc:
             role = self._role_of(exc)
+            retry_after = getattr(exc, "retry_after", None)
             yield RunFailed(
                 t=self._clock(),
-                error=ErrorInfo(kind=exc.kind, message=str(exc), model=role, status=exc.status),
+                error=ErrorInfo(
+                    kind=exc.kind, message=str(exc), model=role, status=exc.status, retry_after_s=retry_after
+                ),
+                summary=builder.result(),
+            )
+        except Exception as exc:
+            # A bug or an unforeseen reply: still a `failed` event, with the partial output.
+            yield RunFailed(
+                t=self._clock(),
+                error=ErrorInfo(
+                    kind="internal", message=redact_text(f"internal error: {type(exc).__name__}: {exc}")
+                ),
                 summary=builder.result(),
             )
         finally:

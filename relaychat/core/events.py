@@ -194,10 +194,11 @@ class RunFinished(_Event):
 
 
 class ErrorInfo(BaseModel):
-    kind: str = Field(description="connection, timeout, http, protocol, cancelled, internal")
+    kind: str = Field(description="connection, timeout, http, busy, server, protocol, cancelled, internal")
     message: str
     model: Role | None = None
     status: int | None = None
+    retry_after_s: float | None = Field(default=None, description="how long a busy server asked to wait")
 
 
 class RunFailed(_Event):

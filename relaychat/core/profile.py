@@ -70,6 +70,10 @@ class ModelSpec(BaseModel):
     block_size: int | None = Field(
         None, gt=0, multiple_of=32, description="KV block size (vLLM-CPU: multiples of 32); None: chosen"
     )
+    api_key_env: str | None = Field(
+        default=None,
+        description="environment variable holding this server's API key (RELAYCHAT_<ROLE>_API_KEY wins)",
+    )
 
     @field_validator("urls", mode="before")
     @classmethod

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from relaychat.core.events import RelayEvent, RunStarted, dump_event, parse_event
+from relaychat.core.events import (
+    ErrorInfo,
+    RelayEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    dump_event,
+    parse_event,
+)
+from relaychat.core.summary import SummaryBuilder
 from relaychat.paths import traces_dir
 
 
@@ -23,8 +33,11 @@ class TraceError(ValueError):
 
 
 def new_trace_path(run_id: str, folder: Path | None = None) -> Path:
+    """A fresh name: runs that fail before `run_started` (no run id yet) get a random one, so several
+    such failures in the same second no longer overwrite one file."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return (folder or traces_dir()) / f"{stamp}-{run_id}.jsonl"
+    name = run_id if run_id != "run" else f"failed-{uuid.uuid4().hex[:12]}"
+    return (folder or traces_dir()) / f"{stamp}-{name}.jsonl"
 
 
 class TraceWriter:
@@ -46,18 +59,47 @@ class TraceWriter:
         self.close()
 
 
+CANCELLED_MESSAGE = "stopped before the end (Ctrl-C, SIGTERM or Esc); the output so far is kept"
+
+
 async def recorded(
-    events: AsyncIterator[RelayEvent], folder: Path | None = None, path: Path | None = None
+    events: AsyncIterator[RelayEvent],
+    folder: Path | None = None,
+    path: Path | None = None,
+    where: list[Path] | None = None,
 ) -> AsyncIterator[tuple[RelayEvent, Path]]:
-    """Pass events through, saving them to a trace named after the run; yields (event, trace path)."""
+    """Pass events through, saving them to a trace named after the run; yields (event, trace path).
+
+    A run stopped from outside (task cancelled, consumer closed early, Ctrl-C) still ends its trace
+    with a `failed` event of kind `cancelled` holding the partial output. `where` receives the trace's
+    path as soon as it exists, for callers that are interrupted before they see an event.
+    """
     writer: TraceWriter | None = None
+    builder = SummaryBuilder()
+    ended = False
+    last_t = 0.0
+
+    def open_writer(run_id: str) -> TraceWriter:
+        opened = TraceWriter(path or new_trace_path(run_id, folder))
+        if where is not None:
+            where.append(opened.path)
+        return opened
+
     try:
         async for event in events:
             if writer is None:
-                run_id = event.run_id if isinstance(event, RunStarted) else "run"
-                writer = TraceWriter(path or new_trace_path(run_id, folder))
+                writer = open_writer(event.run_id if isinstance(event, RunStarted) else "run")
             writer.write(event)
+            builder.add(event)
+            last_t = event.t
+            ended = isinstance(event, (RunFinished, RunFailed))
             yield event, writer.path
+    except (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt):
+        if not ended:
+            writer = writer or open_writer("run")
+            error = ErrorInfo(kind="cancelled", message=CANCELLED_MESSAGE)
+            writer.write(RunFailed(t=last_t, error=error, summary=builder.result()))
+        raise
     finally:
         if writer is not None:
             writer.close()
@@ -68,16 +110,21 @@ def load_trace(path: Path | str) -> list[RelayEvent]:
     if not path.is_file():
         raise TraceError(f"no trace at {path}")
     events: list[RelayEvent] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                events.append(parse_event(line))
-            except ValidationError as exc:
-                raise TraceError(
-                    f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}"
-                ) from exc
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TraceError(f"cannot read {path}: {exc.strerror}") from exc
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(parse_event(line.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise TraceError(
+                f"{path}:{number} is not UTF-8 text ({exc.reason}): not a RelayChat trace"
+            ) from exc
+        except ValidationError as exc:
+            raise TraceError(f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}") from exc
     if not events:
         raise TraceError(f"{path} is empty")
     return events

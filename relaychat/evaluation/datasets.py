@@ -96,17 +96,36 @@ def load_dataset(
     folders = default_data_dirs(data_dir)
     path = _local_file(name_or_path, folders)
     name = "" if _names_a_file(name_or_path) else name_or_path
+    lines: list[int] | None = None
     if path is not None:
-        rows: Iterable[dict[str, Any]] | None = _read_rows(path)
+        numbered = _read_rows(path)
+        rows: Iterable[dict[str, Any]] = [row for _, row in numbered]
+        lines = [line for line, _ in numbered]
     else:
-        rows = _from_hub(name) if name in HUB_IDS else None
-        if rows is None:
+        hub = _from_hub(name) if name in HUB_IDS else None
+        if hub is None:
             raise _not_found(name, folders)
-    assert rows is not None  # either read from the file or from the hub, else raised above
-    problems = list(problems_from_rows(rows, name, require_answers=require_answers))
+        rows = hub
+    where = str(path) if path is not None else name
+    problems = list(problems_from_rows(rows, name, require_answers=require_answers, lines=lines, where=where))
     if not problems:
         raise DatasetError(f"dataset {name_or_path!r} has no problems")
+    _refuse_duplicates(problems, lines, where)
     return problems[:limit] if limit else problems
+
+
+def _refuse_duplicates(problems: list[Problem], lines: list[int] | None, where: str) -> None:
+    """Two rows with one id would be scored as one problem twice ("6/6" from 5 records): refuse."""
+    seen: dict[str, list[int]] = {}
+    for index, problem in enumerate(problems):
+        seen.setdefault(problem.id, []).append(lines[index] if lines else index + 1)
+    duplicates = {ident: at for ident, at in seen.items() if len(at) > 1}
+    if duplicates:
+        unit = "lines" if lines else "rows"
+        listed = "; ".join(
+            f"{ident!r} on {unit} {', '.join(map(str, at))}" for ident, at in list(duplicates.items())[:5]
+        )
+        raise DatasetError(f"{where} repeats problem ids ({listed}): each problem must have its own id")
 
 
 def _names_a_file(name_or_path: str) -> bool:
@@ -158,25 +177,59 @@ def _from_hub(name: str) -> Iterable[dict[str, Any]] | None:
         return None
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every row of a file; each row must be a JSON object (or a CSV row)."""
     try:
         if path.suffix.lower() == ".csv":
             with path.open(encoding="utf-8", newline="") as handle:
-                return list(csv.DictReader(handle))
+                reader = csv.DictReader(handle)
+                return [(reader.line_num, row) for row in reader]
         text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-            return data if isinstance(data, list) else list(data.get("data", []))
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"cannot read {path}: {exc}") from exc
+        items = data if isinstance(data, list) else data.get("data", []) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise DatasetError(f"{path} holds neither a list of problems nor a `data` list")
+        numbered = list(enumerate(items, 1))
+        unit = "item"
+    else:
+        numbered = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                numbered.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}: line {number} is not valid JSON ({exc.msg})") from exc
+        unit = "line"
+    for number, row in numbered:
+        if not isinstance(row, dict):
+            kind = type(row).__name__
+            raise DatasetError(
+                f"{path}: {unit} {number} is a JSON {kind}, not an object with question/answer"
+            )
+    return numbered
 
 
 def problems_from_rows(
-    rows: Iterable[dict[str, Any]], name: str = "", *, require_answers: bool = True
+    rows: Iterable[dict[str, Any]],
+    name: str = "",
+    *,
+    require_answers: bool = True,
+    lines: list[int] | None = None,
+    where: str = "",
 ) -> Iterator[Problem]:
-    """Map rows of any supported layout (MATH-style, AIME/AMC, GPQA columns) onto `Problem`."""
+    """Map rows of any supported layout (MATH-style, AIME/AMC, GPQA columns) onto `Problem`.
+
+    `lines`: each row's line in its file, so errors point at the right place."""
     for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where or 'dataset'}: row {index + 1} is not an object with question/answer")
         if "Correct Answer" in row and "Incorrect Answer 1" in row:
             yield gpqa_problem(row, index)
             continue
@@ -187,7 +240,9 @@ def problems_from_rows(
         if question is None or answer is None:
             keys = ", ".join(sorted(row))
             wanted = "question/answer" if require_answers else "question"
-            raise DatasetError(f"row {index + 1} has no {wanted} field (has: {keys})")
+            at = f"line {lines[index]}" if lines else f"row {index + 1}"
+            prefix = f"{where}: " if where else ""
+            raise DatasetError(f"{prefix}{at} has no {wanted} field (has: {keys})")
         ident = _first(row, _ID_KEYS)
         yield Problem(
             id=str(ident if ident is not None else index),

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Protocol
 
 from relaychat.evaluation.datasets import Problem
@@ -49,6 +52,11 @@ class ProcessGrader:
             self._pool = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
             )
+            # The worker is spawned inside submit(). A Ctrl-C while it boots (importing math-verify
+            # takes seconds) reached it before its initializer ran and printed its traceback: spawned
+            # with SIGINT ignored, it inherits that through exec and never sees the terminal's Ctrl-C.
+            with _interrupts_ignored():
+                self._pool.submit(int)
         return self._pool
 
     async def grade(self, problem: Problem, answer: str, reasoning: str) -> Grade:
@@ -71,9 +79,28 @@ class ProcessGrader:
             self._pool = None
 
     def close(self) -> None:
-        if self._pool is not None:
+        if self._pool is None:
+            return
+        try:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        except KeyboardInterrupt:
+            # A second Ctrl-C while the worker still boots: stop it now, or it dies noisily once we are gone.
+            self._restart()
+            raise
+        self._pool = None
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """SIGINT ignored for the moment a child process is spawned (main thread only; else a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _ignore_interrupts() -> None:

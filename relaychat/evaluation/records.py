@@ -31,6 +31,7 @@ class SampleRecord(BaseModel):
     status: Literal["ok", "failed"]
     attempts: int = 1
     error: str | None = None
+    retry_after_s: float | None = Field(default=None, description="how long a busy server asked to wait")
     reference: str = ""
     correct: bool | None = None  # None when the sample failed: never a silent "wrong"
     extracted: str | None = None

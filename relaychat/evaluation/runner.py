@@ -24,8 +24,7 @@ from relaychat.core.trace import recorded
 from relaychat.evaluation.datasets import Problem
 from relaychat.evaluation.graders import Grader, GradingFailed
 from relaychat.evaluation.records import ResultStore, SampleKey, SampleRecord
-
-NO_RETRY_KINDS = {"http"}  # a rejected request (e.g. context too long) fails the same way again
+from relaychat.retrying import backoff_s, retryable
 
 
 @dataclass(frozen=True)
@@ -102,12 +101,10 @@ class EvalRunner:
             attempt += 1
             record = await self.sample(key)
             record.attempts = attempt
-            retryable = record.status == "failed" and not (record.error or "").startswith(
-                tuple(NO_RETRY_KINDS)
-            )
-            if not retryable or attempt > self.plan.retries:
+            kind = (record.error or "").partition(":")[0]
+            if record.status != "failed" or not retryable(kind) or attempt > self.plan.retries:
                 return record
-            await asyncio.sleep(self.plan.backoff_s * 2 ** (attempt - 1))
+            await asyncio.sleep(backoff_s(attempt, self.plan.backoff_s, record.retry_after_s))
 
     async def sample(self, key: SampleKey) -> SampleRecord:
         """One attempt at one sample: generate (saving the trace), then grade."""
@@ -139,7 +136,8 @@ class EvalRunner:
             return base.model_copy(update={"error": "internal: the run ended without a final event"})
         if isinstance(final, RunFailed):
             error = f"{final.error.kind}: {final.error.message}"
-            return base.model_copy(update={"error": error, "summary": final.summary})
+            update = {"error": error, "summary": final.summary, "retry_after_s": final.error.retry_after_s}
+            return base.model_copy(update=update)
         summary = final.summary
         try:
             verdict = await self.grader.grade(problem, summary.answer, summary.reasoning)

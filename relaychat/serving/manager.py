@@ -2,7 +2,8 @@
 
 A server that already answers `/health` on its port is reused and left running; only what this process
 started is stopped on exit (SIGTERM to the server's process group, SIGKILL if it lingers), so tests and
-several commands can share one pair of servers.
+several commands can share one pair of servers. A watchdog (`serving/watchdog.py`) stops what was
+started here even when this process cannot: a closed terminal (SIGHUP), SIGKILL or a crash.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from relaychat.paths import cache_dir
 from relaychat.serving.models import BUNDLED, ConversionError, ensure_converted
 from relaychat.serving.setup_plan import after_start, apply_setup
 from relaychat.serving.setup_record import remove_record
+from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
@@ -43,6 +45,7 @@ class Server:
     dtype: str = "bfloat16"
     block_size: int = 32  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
     env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. a stop-string cap
+    watchdog_fd: int | None = None  # held open while the server should live (see serving/watchdog.py)
 
     @property
     def url(self) -> str:
@@ -157,6 +160,18 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
     )
     handle.close()
     pin(server.process.pid, server.spec.cpu_core)
+    server.watchdog_fd = watch(server.process.pid, server.port)
+    write_record(
+        ServerRecord(
+            port=server.port,
+            pid=server.process.pid,
+            owner_pid=os.getpid(),
+            role=server.role,
+            name=server.name,
+            url=server.url,
+            started_at=time.time(),
+        )
+    )
 
 
 def pin(pid: int, core: int | None) -> bool:
@@ -185,17 +200,34 @@ def pin(pid: int, core: int | None) -> bool:
 
 def stop(server: Server, timeout: float = 30.0) -> None:
     process = server.process
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    if process is not None and process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+    if process is not None:
+        forget(server.port, process.pid)
+    if server.watchdog_fd is not None:
+        os.close(server.watchdog_fd)  # the watchdog finds the group gone and exits
+        server.watchdog_fd = None
     server.process = None
+
+
+def reuse_note(server: Server) -> str | None:
+    """What to tell the user about a healthy server found on the port: who started it, if RelayChat did."""
+    record = read_record(server.port)
+    if record is None or not record.alive:
+        return None
+    if record.owner_alive:
+        return f"using the {server.role} server on port {server.port} (started by pid {record.owner_pid})"
+    return (
+        f"reusing the {server.role} server on port {server.port} (pid {record.pid}): a RelayChat process "
+        f"that has exited (pid {record.owner_pid}) started it; `relaychat serve --status` lists such servers"
+    )
 
 
 def _log_tail(path: Path | None, lines: int = 12) -> str:
@@ -273,13 +305,19 @@ def running_servers(
     servers = servers_for(profile)
     started: list[Server] = []
     try:
-        down = [s for s in servers if not is_healthy(s.url)]
-        for server in down:
+        down: list[Server] = []
+        for server in servers:
+            if is_healthy(server.url):
+                note = reuse_note(server)
+                if note:
+                    log(note)
+                continue
             if not server.spec.bundled:
                 raise ServeError(
                     f"the {server.role} server at {server.url} is not answering, and this profile does not "
                     f"say how to start it (see launch/ for the GPU pairs)"
                 )
+            down.append(server)
         choice = apply_setup(profile, down, log) if down else None  # dtype and block size per server
         for server in down:
             start(server, log=log)

@@ -23,6 +23,7 @@ from relaychat.core.events import (
     TokenDelta,
 )
 from relaychat.core.summary import summarize
+from relaychat.inert import inert
 from relaychat.ui.session import Turn
 from relaychat.ui.styled_text import StyledText
 
@@ -91,7 +92,9 @@ body {{ background: {background}; color: {foreground}; font: 15px/1.5 ui-monospa
 
 def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -> Path:
     """`colours`: the theme's variables (background, foreground, primary, relay-large, relay-small...)."""
-    markdown = MarkdownIt("commonmark")
+    # The answer is model output: no raw HTML (a `<script>` or `<img onerror>` would run when the file
+    # is opened), and links only to safe schemes (markdown-it's default validateLink drops javascript:).
+    markdown = MarkdownIt("commonmark", {"html": False})
     body: list[str] = [
         (
             "<p class='legend'>reasoning: <span class='large'>large model</span> · "
@@ -100,7 +103,7 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
     ]
     for turn in turns:
         folded = fold(turn.events)
-        body.append(f"<div class='question'><b>{html.escape(turn.question)}</b></div>")
+        body.append(f"<div class='question'><b>{html.escape(inert(turn.question))}</b></div>")
         if folded.models:
             body.append(
                 "<p class='note'>large "
@@ -110,12 +113,12 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
         spans = []
         for run in folded.reasoning.runs:
             classes = " ".join(filter(None, [run.role or "marker", "cue" if run.cue else ""]))
-            spans.append(f"<span class='{classes}'>{html.escape(run.text)}</span>")
+            spans.append(f"<span class='{classes}'>{html.escape(inert(run.text))}</span>")
         body.append(f"<div class='reasoning'>{''.join(spans)}</div>")
         role = folded.answer_model or "small"
         body.append(
             f"<div class='answer' style='--answer: {colours.get('relay-' + role, 'gray')}'>"
-            f"{markdown.render(''.join(folded.answer))}</div>"
+            f"{markdown.render(inert(''.join(folded.answer)))}</div>"
         )
         if turn.status != "done":
             body.append(f"<p class='note'>({turn.status})</p>")

@@ -31,10 +31,13 @@ class LiveFeed:
         self._pending: list[RelayEvent] = []
         self.flushes = 0
         self._panels_shown = 0.0
+        self.live = False  # a live generation (not a replay): its silences are reported as stalls
+        self.last_event_at = time.monotonic()
         self.gc = GcPacer()
         self.gc.start()
 
     def push(self, event: RelayEvent) -> None:
+        self.last_event_at = time.monotonic()
         self.stats.add(event)
         self._pending.append(event)
 

@@ -81,7 +81,7 @@ def test_missing_data_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.M
 def test_rows_without_question_or_answer_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"text": "hello"}) + "\n")
-    with pytest.raises(DatasetError, match="row 1 has no question/answer field"):
+    with pytest.raises(DatasetError, match="line 1 has no question/answer field"):
         load_dataset(str(path))
 
 
@@ -113,5 +113,5 @@ def test_questions_without_answers_load_only_when_answers_are_not_required(tmp_p
     problems = load_dataset(str(path), limit=2, require_answers=False)
     assert [(p.id, p.answer) for p in problems] == [("p0", ""), ("p1", "")]
     path.write_text(json.dumps({"text": "hello"}) + "\n")
-    with pytest.raises(DatasetError, match="row 1 has no question field"):
+    with pytest.raises(DatasetError, match="line 1 has no question field"):
         load_dataset(str(path), require_answers=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from relaychat.backends.base import Backend
-from relaychat.backends.replicas import ReplicaBackend, make_backends, pinned
+from relaychat.backends.replicas import ReplicaBackend, pinned
 from relaychat.backends.scripted import Reply, ScriptedBackend, words
 from relaychat.backends.vllm import VLLMBackend
+from relaychat.connect import make_backends
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RunFinished
 from relaychat.core.profile import load_profile

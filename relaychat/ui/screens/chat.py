@@ -7,6 +7,7 @@ that a 25 Hz timer flushes into the widgets, so the event loop is never blocked 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from contextlib import aclosing
 from pathlib import Path
@@ -15,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
@@ -23,12 +25,15 @@ from relaychat.core.controller import RelayController
 from relaychat.core.events import RelayEvent, Role, RunFailed
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import TraceError, load_trace
+from relaychat.inert import inert
+from relaychat.redact import redact_url
 from relaychat.ui.chat_settings import ChatSettings
 from relaychat.ui.feed import FLUSH_INTERVAL_S, MAX_BATCH, LiveFeed
 from relaychat.ui.live_stats import LiveStats
 from relaychat.ui.pacing import Pacer
 from relaychat.ui.servers import ServerKeeper
 from relaychat.ui.session import Session
+from relaychat.ui.stall import stall_notice
 from relaychat.ui.widgets.banner import Banner
 from relaychat.ui.widgets.cue_table import CueTable
 from relaychat.ui.widgets.margin_panel import MarginPanel
@@ -87,6 +92,7 @@ class ChatScreen(Screen[None]):
         self._show_servers()
         self.set_interval(FLUSH_INTERVAL_S, self._flush)
         self.set_interval(HEALTH_POLL_S, self._poll_health)
+        self.set_interval(1.0, self._show_stall)
         self.prepare_servers()
         self.query_one("#prompt", Input).focus()
 
@@ -121,7 +127,7 @@ class ChatScreen(Screen[None]):
         profile = self.settings.profile
         self.query_one(StatusPanel).set_servers(
             {
-                role: ServerRow(profile.spec(role).display_name or role, profile.spec(role).url)
+                role: ServerRow(profile.spec(role).display_name or role, redact_url(profile.spec(role).url))
                 for role in ("large", "small")
             }
         )
@@ -129,6 +135,19 @@ class ChatScreen(Screen[None]):
     async def _flush(self) -> None:
         if self.feed is not None:
             await self.feed.flush()
+
+    def _show_stall(self) -> None:
+        """While a live stream is silent, the banner counts the seconds since its last token."""
+        feed = self.feed
+        notice = (
+            stall_notice(time.monotonic() - feed.last_event_at) if feed is not None and feed.live else None
+        )
+        if notice is not None:
+            self.banner.say(notice, kind="warning")
+            self._stalled = True
+        elif getattr(self, "_stalled", False):
+            self.banner.hide()
+            self._stalled = False
 
     # -- servers ----------------------------------------------------------------------------------
 
@@ -180,7 +199,7 @@ class ChatScreen(Screen[None]):
         self.settings.feed_every = policy.feed_every if policy is not None else None
 
     def _say_no_server(self, down: list[Role]) -> None:
-        where = ", ".join(f"{role} at {self.settings.profile.spec(role).url}" for role in down)
+        where = ", ".join(f"{role} at {redact_url(self.settings.profile.spec(role).url)}" for role in down)
         hint = (
             f"start them with `relaychat serve --profile {self.settings.profile.name}`"
             if self.keeper.can_start or self.settings.profile.large.bundled
@@ -242,6 +261,7 @@ class ChatScreen(Screen[None]):
         turn = self.session.start_turn(question)
         view = await self.transcript.add_turn(question)
         feed = self._open_feed(view, self._large_rate)
+        feed.live = True
         try:
             controller = RelayController(self.settings.profile, self.keeper.backends, self.settings.options())
             async with aclosing(self.session.record(turn, controller.run(conversation))) as events:
@@ -254,7 +274,7 @@ class ChatScreen(Screen[None]):
             raise
         except Exception as exc:
             await self._close_feed()
-            view.set_result(f"could not run: {exc}")
+            view.set_result(Content(inert(f"could not run: {exc}")))  # plain text, not markup
             self.session.end_turn(turn, "failed", str(exc))
             return
         await self._close_feed()

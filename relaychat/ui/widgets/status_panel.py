@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from relaychat.core.events import Role
+from relaychat.inert import inert
 from relaychat.ui.live_stats import LiveStats
 
 Health = Literal["up", "down", "starting", "unknown"]
@@ -39,7 +40,7 @@ class StatusPanel(Static):
         row = self.rows.get(role)
         if row is not None:
             row.health = health
-            row.name = name or row.name
+            row.name = inert(name) if name else row.name  # the server names itself: untrusted
             self._draw()
 
     def set_setup(self, role: Role, setup: str, reason: str = "") -> None:

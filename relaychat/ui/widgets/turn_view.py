@@ -23,6 +23,7 @@ from relaychat.core.events import (
     StageChanged,
     TokenDelta,
 )
+from relaychat.inert import inert
 from relaychat.ui.widgets.trace_block import TraceBlock
 
 BLOCK_SOFT = 1200  # a block is sealed at the next line break once it holds this many characters
@@ -46,7 +47,9 @@ class TurnView(Vertical):
         self.status = "running"
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble((f"{self.label} ", "bold $primary"), self.question), classes="question")
+        yield Static(
+            Content.assemble((f"{self.label} ", "bold $primary"), inert(self.question)), classes="question"
+        )
         yield Static(Content.styled("thinking…", "$relay-muted"), classes="stage-label", id="reasoning-label")
         yield Vertical(classes="reasoning", id="reasoning")
         yield Static("", classes="result", id="result")
@@ -58,17 +61,18 @@ class TurnView(Vertical):
         answer: list[str] = []
         for event in events:
             if isinstance(event, TokenDelta):
+                text = inert(event.text)  # model output is data: ESC shows as ␛, never reaches the terminal
                 if event.stage == "reasoning":
-                    self._append(event.text, event.model, dirty)
+                    self._append(text, event.model, dirty)
                 else:
                     if self._answer is None:
                         await self._open_answer(event.model)
-                    answer.append(event.text)
+                    answer.append(text)
             elif isinstance(event, CueHit):
                 self._mark_cue(event.offset, event.offset + len(event.cue), dirty)
             elif isinstance(event, StageChanged) and event.stage == "answer":
                 if event.inserted_text:  # the marker the relay added (budget spent / no marker written)
-                    self._append(event.inserted_text.rstrip("\n"), None, dirty)
+                    self._append(inert(event.inserted_text.rstrip("\n")), None, dirty)
             elif isinstance(event, RunStarted):
                 self._label_reasoning(event)
             elif isinstance(event, (RunFinished, RunFailed)):
@@ -133,9 +137,9 @@ class TurnView(Vertical):
     def _label_reasoning(self, event: RunStarted) -> None:
         parts: list[tuple[str, str] | str] = [("thinking ", "bold $relay-muted")]
         if event.mode in ("relay", "large"):
-            parts += [("■ ", "$relay-large"), (event.large_model or "large", "$relay-large"), "  "]
+            parts += [("■ ", "$relay-large"), (inert(event.large_model or "large"), "$relay-large"), "  "]
         if event.mode in ("relay", "small"):
-            parts += [("■ ", "$relay-small"), (event.small_model or "small", "$relay-small"), "  "]
+            parts += [("■ ", "$relay-small"), (inert(event.small_model or "small"), "$relay-small"), "  "]
         parts.append((f"mode {event.mode} · budget {event.max_tokens}", "$relay-muted"))
         self.query_one("#reasoning-label", Static).update(Content.assemble(*parts))
 
@@ -172,7 +176,7 @@ class TurnView(Vertical):
         if isinstance(event, RunFailed):
             self.status = "failed"
             self.set_result(
-                Content.assemble(("failed: ", "bold $error"), event.error.message, f"  ({facts})")
+                Content.assemble(("failed: ", "bold $error"), inert(event.error.message), f"  ({facts})")
             )
         else:
             self.status = "done"

@@ -1,0 +1,156 @@
+"""Servers RelayChat starts die with it: a watchdog per server, and a record of who started what.
+
+A vLLM server runs in its own session (so a Ctrl-C in the terminal does not half-kill it), which also
+means a closed terminal (SIGHUP), a SIGKILL or a crash of RelayChat left it running as an orphan
+(~5 GB each). So every started server gets a tiny watchdog process, in a session of its own, that
+holds the read end of a pipe whose write end only RelayChat holds. However RelayChat ends, the kernel
+closes that end; the watchdog reads EOF and stops the server's process group (SIGTERM, then SIGKILL).
+
+Each start also leaves a record (`<cache>/servers/<port>.json`: pid, owner pid, model) so that
+`relaychat serve --status` and the next start can say which servers RelayChat started and whether
+the process that started them is still alive.
+
+Run as `python -m relaychat.serving.watchdog FD PGID PORT` (started by `watch()`, not by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from relaychat.paths import cache_dir
+
+GRACE_S = 30.0  # a vLLM server gets this long to stop on SIGTERM before SIGKILL
+
+
+@dataclass
+class ServerRecord:
+    """Who started the server on a port, and when."""
+
+    port: int
+    pid: int
+    owner_pid: int
+    role: str
+    name: str
+    url: str
+    started_at: float
+
+    @property
+    def owner_alive(self) -> bool:
+        return pid_alive(self.owner_pid)
+
+    @property
+    def alive(self) -> bool:
+        return pid_alive(self.pid)
+
+
+def records_dir() -> Path:
+    return cache_dir() / "servers"
+
+
+def record_path(port: int) -> Path:
+    return records_dir() / f"{port}.json"
+
+
+def write_record(record: ServerRecord) -> None:
+    records_dir().mkdir(parents=True, exist_ok=True)
+    record_path(record.port).write_text(json.dumps(asdict(record)) + "\n", encoding="utf-8")
+
+
+def read_record(port: int) -> ServerRecord | None:
+    try:
+        return ServerRecord(**json.loads(record_path(port).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def all_records() -> list[ServerRecord]:
+    if not records_dir().is_dir():
+        return []
+    found = [read_record(int(p.stem)) for p in records_dir().glob("*.json") if p.stem.isdigit()]
+    return sorted((r for r in found if r is not None), key=lambda r: r.port)
+
+
+def forget(port: int, pid: int | None = None) -> None:
+    """Remove a port's record (only if it still describes `pid`, when given)."""
+    record = read_record(port)
+    if record is not None and (pid is None or record.pid == pid):
+        record_path(port).unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """True for a running process (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def watch(pgid: int, port: int) -> int:
+    """Start the watchdog for a server's process group; returns the fd to keep open while it should live.
+
+    Closing the fd (or this process ending in any way) makes the watchdog stop the server.
+    """
+    read_end, write_end = os.pipe()
+    subprocess.Popen(
+        [sys.executable, "-m", "relaychat.serving.watchdog", str(read_end), str(pgid), str(port)],
+        pass_fds=(read_end,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # no SIGHUP or Ctrl-C from the terminal RelayChat ran in
+    )
+    os.close(read_end)
+    return write_end
+
+
+def stop_group(pgid: int, grace_s: float = GRACE_S) -> None:
+    """SIGTERM the group, then SIGKILL what is left after `grace_s`."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def main(argv: list[str]) -> None:
+    fd, pgid, port = int(argv[0]), int(argv[1]), int(argv[2])
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    while True:  # blocks until every write end is closed: the owner ended, or let the server go
+        try:
+            if not os.read(fd, 64):
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+    stop_group(pgid)
+    forget(port, pgid)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
