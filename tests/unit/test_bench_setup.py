@@ -150,7 +150,7 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     from relaychat.cli import bench as cli_bench
     from relaychat.cli.main import main
 
-    async def fake_bench(profile, scenarios, plan, warm, interleave, console):  # type: ignore[no-untyped-def]
+    async def fake_bench(profile, scenarios, plan, warm, interleave, console, conn=None):  # type: ignore[no-untyped-def]
         metrics = await _relay_metrics()
         metrics = metrics.model_copy(
             update={
