@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Input
 from relaychat.backends.base import Backend
 from relaychat.core.controller import RelayController
 from relaychat.core.events import RelayEvent, Role, RunFailed
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import TraceError, load_trace
 from relaychat.ui.chat_settings import ChatSettings
@@ -61,6 +62,7 @@ class ChatScreen(Screen[None]):
         self.session = Session()
         self.keeper = ServerKeeper(settings.profile, backend_factory(settings.profile), autostart)
         self._retired: list[ServerKeeper] = []
+        self.warmup_memory = WarmupMemory()  # what the relay learns of the models, for the whole session
         self.healthy: dict[Role, bool] = {}
         self.feed: LiveFeed | None = None
         self.last_stats: LiveStats | None = None
@@ -239,7 +241,9 @@ class ChatScreen(Screen[None]):
         view = await self.transcript.add_turn(question)
         feed = self._open_feed(view, self._large_rate)
         try:
-            controller = RelayController(self.settings.profile, self.keeper.backends, self.settings.options())
+            controller = RelayController(
+                self.settings.profile, self.keeper.backends, self.settings.options(), self.warmup_memory
+            )
             async with aclosing(self.session.record(turn, controller.run(conversation))) as events:
                 async for event in events:
                     feed.push(event)
