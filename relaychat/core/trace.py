@@ -2,13 +2,15 @@
 
 Lines are written as events arrive (line-buffered), so a crash or a failed server leaves a valid
 partial trace behind: everything up to the last event, then the `failed` event when there was one.
+`Pacer` is the one replay clock: the CLI plays at a fixed speed, the chat app changes it while it plays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,13 +85,33 @@ def load_trace(path: Path | str) -> list[RelayEvent]:
     return events
 
 
-async def replay(events: list[RelayEvent], speed: float = 1.0) -> AsyncIterator[RelayEvent]:
+class Pacer:
+    """Plays saved events on a virtual clock that runs `speed` times faster than the wall clock.
+
+    `speed` may change while it plays (the chat app's +/- keys): naps are short, so a change takes
+    effect at once. At an infinite speed nothing waits, but the loop still gets a turn between events.
+    """
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+
+    async def play(self, events: Sequence[RelayEvent]) -> AsyncIterator[RelayEvent]:
+        virtual = 0.0
+        last = time.perf_counter()
+        for event in events:
+            while True:
+                now = time.perf_counter()
+                virtual += (now - last) * self.speed if math.isfinite(self.speed) else math.inf
+                last = now
+                if virtual >= event.t:
+                    break
+                await asyncio.sleep(min((event.t - virtual) / self.speed, 0.05))
+            # After a stretch at infinite speed, a slower speed resumes from this event's time.
+            virtual = min(virtual, event.t) if not math.isfinite(virtual) else virtual
+            yield event
+            await asyncio.sleep(0)  # even at full speed, let a front end draw between events
+
+
+def replay(events: list[RelayEvent], speed: float = 1.0) -> AsyncIterator[RelayEvent]:
     """Yield saved events with their original pacing divided by `speed` (0 or inf: no waiting)."""
-    start = time.perf_counter()
-    for event in events:
-        if speed and speed != float("inf"):
-            due = start + event.t / speed
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        yield event
+    return Pacer(speed if speed else math.inf).play(events)
