@@ -9,7 +9,7 @@ server. After its events it reports what happened in `outcome`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -102,7 +102,7 @@ class Segment:
         tokens = scanner.tokens
         emitted = 0
         end = StreamEnd()
-        source: AsyncIterator[Timed] = (
+        source: AsyncGenerator[Timed, None] = (
             early.items() if early is not None else timed(gen.backends[role].stream(request), gen.clock)
         )
         async with aclosing(source) as stream:
