@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,24 +92,31 @@ class Pacer:
     effect at once. At an infinite speed nothing waits, but the loop still gets a turn between events.
     """
 
-    def __init__(self, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        speed: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.speed = speed
+        self._clock, self._sleep = clock, sleep  # injectable, so tests need no wall clock
 
     async def play(self, events: Sequence[RelayEvent]) -> AsyncIterator[RelayEvent]:
         virtual = 0.0
-        last = time.perf_counter()
+        last = self._clock()
         for event in events:
             while True:
-                now = time.perf_counter()
+                now = self._clock()
                 virtual += (now - last) * self.speed if math.isfinite(self.speed) else math.inf
                 last = now
                 if virtual >= event.t:
                     break
-                await asyncio.sleep(min((event.t - virtual) / self.speed, 0.05))
+                await self._sleep(min((event.t - virtual) / self.speed, 0.05))
             # After a stretch at infinite speed, a slower speed resumes from this event's time.
             virtual = min(virtual, event.t) if not math.isfinite(virtual) else virtual
             yield event
-            await asyncio.sleep(0)  # even at full speed, let a front end draw between events
+            await self._sleep(0)  # even at full speed, let a front end draw between events
 
 
 def replay(events: list[RelayEvent], speed: float = 1.0) -> AsyncIterator[RelayEvent]:
