@@ -7,7 +7,7 @@ One generation is one shared sequence of tokens that both models continue in tur
 1. The large model writes until a cue (at least `min_tokens` first); 2. the small model finishes that
 sentence; 3. back to the large model; 4. either model's reasoning-end marker ends the reasoning, and
 the relay appends the marker when the budget runs out or a model ends its text without it; 5. the
-answer model writes the answer. A single-model mode runs the same loop with one model and no cuts.
+answer model writes the answer. A single-model mode runs the same loop with one model and no switch.
 
 This module is that loop and nothing else. Its collaborators each have one job:
 - `RelayPlan` (plan.py): the settings resolved once, and how each model's turn runs;
@@ -49,11 +49,11 @@ from relaychat.core.segment import Segment
 from relaychat.core.summary import SummaryBuilder
 from relaychat.core.warmup import Warmup
 
-__all__ = ["RelayController", "RelayOptions", "WarmupMemory"]
+__all__ = ("RelayController", "RelayOptions", "WarmupMemory")
 
 
 class RelayController:
-    """Runs one generation at a time over a large and a small backend.
+    """Runs generations over a large and a small backend; each `run()` has its own `Generation`.
 
     It holds only what outlives a generation: the profile, the backends, the options and the warm-up
     memory. Pass one `WarmupMemory` to the controllers of one session to share what they learn.
