@@ -56,6 +56,8 @@ class _Timing:
 
 
 class Segment:
+    """One turn of one model: `events()` streams it, then `outcome` says how it ended."""
+
     def __init__(
         self,
         gen: Generation,
@@ -79,6 +81,9 @@ class Segment:
         return self._outcome
 
     async def events(self) -> AsyncIterator[RelayEvent]:
+        """`segment_start`, the kept tokens as they come, then `cue_hit` (at a cue) and `segment_end`.
+
+        Nothing at all when no token may be asked for (`NO_TURN`); a backend error propagates."""
         gen, role, stage = self._gen, self.role, self.stage
         index = self._index = gen.next_index()
         prompt = gen.prompt(role)

@@ -49,6 +49,8 @@ class WarmupTotals:
 
 
 class Warmup:
+    """One generation's feeds and early starts; made by `run()` with the generation, closed with it."""
+
     def __init__(self, gen: Generation, options: RelayOptions, memory: WarmupMemory) -> None:
         self._gen = gen
         self._memory = memory
