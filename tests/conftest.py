@@ -29,14 +29,6 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return home
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cue_habits() -> None:
-    """Runs share what they learned of each model's cue endings (which to start early); tests must not."""
-    from relaychat.core import controller
-
-    controller._CUE_ENDINGS.clear()
-
-
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """Benchmark data: $RELAYCHAT_DATA, else ../shared/data beside the checkout."""

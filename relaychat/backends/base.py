@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -71,7 +71,7 @@ class Backend(Protocol):
         """Served model name and limits; resolved once and cached."""
         ...
 
-    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
+    def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk | StreamEnd, None]:
         """Stream a completion; closing the iterator early must abort the request on the server."""
         ...
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypeVar
 
@@ -86,7 +86,7 @@ class ReplicaBackend:
             self._recent.popitem(last=False)
         return index
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk | StreamEnd, None]:
         index = self._route(request.prompt)
         self.open_sessions[index] += 1
         try:

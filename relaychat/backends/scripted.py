@@ -8,7 +8,7 @@ token. Requests are recorded, so tests can check what the relay sent (prompts, s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 
 from relaychat.backends.base import (
@@ -94,7 +94,7 @@ class ScriptedBackend:
         if self.prefill_delay:
             await asyncio.sleep(self.prefill_delay)
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk | StreamEnd, None]:
         self.requests.append(request)
         prompt = request.prompt if isinstance(request.prompt, str) else self._decode(request.prompt)
         keyed = next((r for end, r in self.replies_after.items() if prompt.endswith(end)), None)

@@ -8,7 +8,7 @@ One kept-alive `httpx.AsyncClient` per server, the served model name resolved on
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
@@ -210,7 +210,7 @@ class VLLMBackend:
         body.update(extra)
         return body
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk | StreamEnd]:
+    async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk | StreamEnd, None]:
         body = await self._body(request, stream=True, stream_options={"include_usage": True})
         end = StreamEnd()
         try:

@@ -24,6 +24,7 @@ from relaychat.bench.metrics import RunObservation, ScenarioMetrics, ServerDelta
 from relaychat.bench.scenarios import Scenario
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 
 RunDone = Callable[[Scenario, RunObservation], None]
@@ -61,14 +62,19 @@ async def run_scenarios(
     plan: BenchPlan,
     on_run: RunDone | None = None,
     interleave: bool = True,
+    memory: WarmupMemory | None = None,
 ) -> list[ScenarioMetrics]:
-    """All scenarios, results in the order given: single-session ones interleaved (see above)."""
+    """All scenarios, results in the order given: single-session ones interleaved (see above).
+
+    All runs share one warm-up memory (cue-ending habits, suffix token ids), as a chat session does.
+    """
+    memory = memory if memory is not None else WarmupMemory()
     rounds = [s for s in scenarios if interleave and s.concurrency == 1]
-    outcomes = await run_interleaved(rounds, profile, backends, plan, on_run)
+    outcomes = await run_interleaved(rounds, profile, backends, plan, on_run, memory)
     results = dict(zip((s.name for s in rounds), outcomes, strict=False))
     for scenario in scenarios:
         if scenario.name not in results:
-            results[scenario.name] = await run_scenario(scenario, profile, backends, plan, on_run)
+            results[scenario.name] = await run_scenario(scenario, profile, backends, plan, on_run, memory)
     return [results[s.name] for s in scenarios]
 
 
@@ -89,8 +95,10 @@ async def run_interleaved(
     backends: Mapping[Role, Backend],
     plan: BenchPlan,
     on_run: RunDone | None = None,
+    memory: WarmupMemory | None = None,
 ) -> list[ScenarioMetrics]:
     """Each prompt under every scenario in turn, each run from empty caches; timed run by run."""
+    memory = memory if memory is not None else WarmupMemory()
     tallies = {s.name: _Tally() for s in scenarios}
     for prompt, repeat in plan.jobs():
         for scenario in scenarios:
@@ -99,7 +107,7 @@ async def run_interleaved(
             before = await read_counters(used)
             cpu0, t0 = time.process_time(), time.perf_counter()
             observation = await _run_one(
-                scenario, _profile_for(scenario, profile), backends, plan, prompt, repeat
+                scenario, _profile_for(scenario, profile), backends, plan, prompt, repeat, memory
             )
             tally.duration_s += time.perf_counter() - t0
             tally.cpu_s += time.process_time() - cpu0
@@ -146,6 +154,7 @@ async def _run_one(
     plan: BenchPlan,
     prompt: int,
     repeat: int,
+    memory: WarmupMemory,
 ) -> RunObservation:
     options = RelayOptions(
         mode=scenario.mode,
@@ -155,7 +164,7 @@ async def _run_one(
     )
     events: list[RelayEvent] = []
     async with pinned(backends) as chosen:
-        controller = RelayController(profile, chosen, options)
+        controller = RelayController(profile, chosen, options, memory)
         async for event in controller.run([{"role": "user", "content": plan.prompts[prompt]}]):
             events.append(event)
     return RunObservation.of(events)
@@ -167,8 +176,10 @@ async def run_scenario(
     backends: Mapping[Role, Backend],
     plan: BenchPlan,
     on_run: RunDone | None = None,
+    memory: WarmupMemory | None = None,
 ) -> ScenarioMetrics:
     """One scenario as a block: its `concurrency` sessions share the jobs; caches emptied once."""
+    memory = memory if memory is not None else WarmupMemory()
     scenario_profile = _profile_for(scenario, profile)
     used = _used(scenario, backends)
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
@@ -178,7 +189,8 @@ async def run_scenario(
 
     async def worker() -> None:
         while not queue.empty():
-            observation = await _run_one(scenario, scenario_profile, backends, plan, *queue.get_nowait())
+            prompt, repeat = queue.get_nowait()
+            observation = await _run_one(scenario, scenario_profile, backends, plan, prompt, repeat, memory)
             observations.append(observation)
             if on_run:
                 on_run(scenario, observation)
@@ -215,8 +227,11 @@ async def reset_caches(backends: Mapping[Role, Backend]) -> bool:
     return done
 
 
-async def warm_up(profile: PairProfile, backends: Mapping[Role, Backend], prompt: str) -> None:
+async def warm_up(
+    profile: PairProfile, backends: Mapping[Role, Backend], prompt: str, memory: WarmupMemory | None = None
+) -> None:
     """One short relay run so that connections, model info and compiled graphs are ready."""
-    controller = RelayController(profile, backends, RelayOptions(mode="relay", max_tokens=24, seed=1))
+    options = RelayOptions(mode="relay", max_tokens=24, seed=1)
+    controller = RelayController(profile, backends, options, memory)
     async for _ in controller.run([{"role": "user", "content": prompt}]):
         pass

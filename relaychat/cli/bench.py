@@ -41,6 +41,7 @@ from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.connect import Connection
 from relaychat.core.events import Role
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
@@ -191,11 +192,12 @@ async def _bench(
     conn: Connection | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
     backends = make_backends(profile, conn)
+    memory = WarmupMemory()  # what the relay learns in the warm-up carries into the scenarios
     results: list[ScenarioMetrics] = []
     floors: dict[str, float] = {}
     try:
         if warm:
-            await warm_up(profile, backends, plan.prompts[0])
+            await warm_up(profile, backends, plan.prompts[0], memory)
         for role, backend in backends.items():
             floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
@@ -213,7 +215,7 @@ async def _bench(
                 bar.update(task, advance=1, description=f"benchmark: {scenario.name}")
                 bar.refresh()
 
-            results = await run_scenarios(scenarios, profile, backends, plan, on_run, interleave)
+            results = await run_scenarios(scenarios, profile, backends, plan, on_run, interleave, memory)
     finally:
         for backend in backends.values():
             await backend.aclose()

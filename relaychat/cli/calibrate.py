@@ -14,13 +14,14 @@ from rich.text import Text
 
 from relaychat.calibration.analysis import analyse, trace_margins
 from relaychat.calibration.candidates import CANDIDATE_POOL
+from relaychat.calibration.metadata import cue_set_metadata, run_identity
 from relaychat.calibration.output import build_cue_set, write_cue_set
 from relaychat.calibration.pipeline import PipelineResult, PipelineSettings, run_pipeline
 from relaychat.calibration.plot import PlotUnavailable, plot_cue_margins
 from relaychat.calibration.report import write_report
 from relaychat.calibration.selection import RULES, SelectionRule
 from relaychat.calibration.stats import SE_METHODS
-from relaychat.calibration.store import StateError, file_digest
+from relaychat.calibration.store import StateError
 from relaychat.cli.common import (
     UserError,
     add_profile_args,
@@ -172,21 +173,6 @@ def _candidates(arg: str | None) -> list[str]:
     return cues
 
 
-def _identity(profile: PairProfile, dataset: Path, max_tokens: int, seed: int, k: int) -> dict[str, Any]:
-    """Everything the saved traces and scores depend on (rule and candidates are not: re-analysis is free)."""
-    return {
-        "profile": profile.name,
-        "large": profile.large.model_dump(include={"served_name", "bundled", "prompt", "sampling"}),
-        "small": profile.small.model_dump(include={"served_name", "bundled", "prompt"}),
-        "reasoning_end": profile.reasoning_end,
-        "dataset": dataset.stem,
-        "dataset_sha256": file_digest(dataset),
-        "max_tokens": max_tokens,
-        "seed": seed,
-        "k": k,
-    }
-
-
 def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     profile = resolve_profile(args, settings)
     candidates = _candidates(args.candidates)
@@ -218,7 +204,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         concurrency=args.concurrency,
         score_concurrency=args.score_concurrency,
         retries=args.retries,
-        identity=_identity(profile, path, max_tokens, seed, args.k),
+        identity=run_identity(profile, path, max_tokens, seed, args.k),
     )
     err = Console(stderr=True, highlight=False)
     err.print(
@@ -247,36 +233,17 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         seed=seed,
         bootstrap_rounds=args.bootstrap_rounds,
     )
-    records = list(result.traces.values())
-    metadata = {
-        "pair": {
-            "profile": profile.name,
-            "large": records[0].model if records else None,
-            "small": next(iter(result.scores.values())).model if result.scores else None,
-        },
-        "template": {"large": profile.large.prompt.template, "small": profile.small.prompt.template},
-        "dataset": {
-            "name": path.stem,
-            "path": str(path),
-            "sha256": file_digest(path),
-            "problems": len(problems),
-            "samples": args.samples,
-        },
-        "seed": seed,
-        "k": args.k,
-        "max_tokens": max_tokens,
-        "candidates": candidates,
-        "traces": {
-            "ended_by": _count(r.ended_by for r in records),
-            "truncated_for_scoring": sum(1 for s in result.scores.values() if s.truncated_tokens),
-        },
-        "timing": {
-            "wall_s": round(result.wall_s, 2),
-            "trace_s": round(sum(r.wall_s for r in records), 2),
-            "score_s": round(sum(s.wall_s for s in result.scores.values()), 2),
-            "resumed_items": result.resumed,
-        },
-    }
+    metadata = cue_set_metadata(
+        profile,
+        path,
+        len(problems),
+        args.samples,
+        seed=seed,
+        k=args.k,
+        max_tokens=max_tokens,
+        candidates=candidates,
+        result=result,
+    )
     cue_set = build_cue_set(f"{profile.name}-{path.stem}", analysis, metadata)
     cue_file = write_cue_set(out / "cues.json", cue_set)
     plot_name: str | None = None
@@ -288,13 +255,6 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     report = write_report(out / "report.md", cue_set, plot_name)
     _print_result(cue_set, cue_file, report, result)
     return 0
-
-
-def _count(values: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 async def _run(

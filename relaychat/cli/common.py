@@ -162,17 +162,13 @@ def relay_tuning(
 ) -> dict[str, int | None]:
     """RelayOptions fields derived from the running servers' measured costs (`core.feed_policy`).
 
-    The feed cadence always; the cap on one feed's size once RelayOptions has that field (it is read
-    by `core.prefill.PrefillAhead`, and the controller passes it on). Empty when the costs are unknown
-    (servers RelayChat did not start here, unless `known` has them).
+    The feed cadence and the cap on one feed's size (read by `core.prefill.PrefillAhead`). Empty when
+    the costs are unknown (servers RelayChat did not start here, unless `known` has them).
     """
     policy = feed_tuning(profile, known)
     if policy is None:
         return {}
-    tuning: dict[str, int | None] = {"feed_every": policy.feed_every}
-    if "max_feed_tokens" in {f.name for f in dataclasses.fields(RelayOptions)}:
-        tuning["max_feed_tokens"] = policy.max_feed_tokens
-    return tuning
+    return {"feed_every": policy.feed_every, "max_feed_tokens": policy.max_feed_tokens}
 
 
 def tuned_options(options: RelayOptions, profile: PairProfile) -> RelayOptions:

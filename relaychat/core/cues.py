@@ -50,7 +50,7 @@ class CueMatcher:
             return None
         # A following character must exist while streaming; at the end of a finished text, it need not.
         end = "" if not final else "|$"
-        alternatives = []
+        alternatives: list[str] = []
         for cue in sorted(self.cues, key=len, reverse=True):
             core = cue.rstrip()
             if core != cue:  # "So ": the word, then white space (not consumed)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
+from typing import cast
 
 from relaychat.backends.base import Backend, CompletionRequest, StreamChunk, StreamEnd
 from relaychat.backends.errors import BackendError
@@ -23,9 +24,14 @@ Item = StreamChunk | StreamEnd
 Timed = tuple[float, Item]  # arrival time on the run's clock, item
 
 
-async def timed(stream: AsyncIterator[Item], clock: Callable[[], float]) -> AsyncIterator[Timed]:
+def closable(stream: AsyncIterator[Item]) -> AsyncGenerator[Item, None]:
+    """A backend's stream as what it is, an async generator: closing it aborts the request."""
+    return cast(AsyncGenerator[Item, None], stream)
+
+
+async def timed(stream: AsyncIterator[Item], clock: Callable[[], float]) -> AsyncGenerator[Timed, None]:
     """A backend stream with each item's arrival time, the shape an early start delivers too."""
-    async with aclosing(stream) as items:
+    async with aclosing(closable(stream)) as items:
         async for item in items:
             yield clock(), item
 
@@ -46,7 +52,7 @@ class EarlyStart:
 
     async def _pump(self, backend: Backend) -> None:
         try:
-            async with aclosing(backend.stream(self.request)) as stream:
+            async with aclosing(closable(backend.stream(self.request))) as stream:
                 async for item in stream:
                     if isinstance(item, StreamChunk):
                         self.received_tokens += len(item.tokens)
@@ -56,7 +62,7 @@ class EarlyStart:
         finally:
             self._queue.put_nowait(None)
 
-    async def items(self) -> AsyncIterator[Timed]:
+    async def items(self) -> AsyncGenerator[Timed, None]:
         """The buffered and coming items; leaving early closes the request on the server."""
         try:
             while (entry := await self._queue.get()) is not None:

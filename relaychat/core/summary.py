@@ -25,7 +25,7 @@ from relaychat.core.events import (
 
 class SummaryBuilder:
     def __init__(self, mode: str = "relay", profile: str = "") -> None:
-        self.summary = RunSummary(mode=mode, profile=profile)  # type: ignore[arg-type]
+        self.summary = RunSummary(mode=mode, profile=profile)
         self._reasoning: list[str] = []
         self._answer: list[str] = []
 

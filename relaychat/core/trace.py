@@ -2,14 +2,16 @@
 
 Lines are written as events arrive (line-buffered), so a crash or a failed server leaves a valid
 partial trace behind: everything up to the last event, then the `failed` event when there was one.
+`Pacer` is the one replay clock: the CLI plays at a fixed speed, the chat app changes it while it plays.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,7 +69,7 @@ async def recorded(
     folder: Path | None = None,
     path: Path | None = None,
     where: list[Path] | None = None,
-) -> AsyncIterator[tuple[RelayEvent, Path]]:
+) -> AsyncGenerator[tuple[RelayEvent, Path], None]:
     """Pass events through, saving them to a trace named after the run; yields (event, trace path).
 
     A run stopped from outside (task cancelled, consumer closed early, Ctrl-C) still ends its trace
@@ -130,13 +132,40 @@ def load_trace(path: Path | str) -> list[RelayEvent]:
     return events
 
 
-async def replay(events: list[RelayEvent], speed: float = 1.0) -> AsyncIterator[RelayEvent]:
+class Pacer:
+    """Plays saved events on a virtual clock that runs `speed` times faster than the wall clock.
+
+    `speed` may change while it plays (the chat app's +/- keys): naps are short, so a change takes
+    effect at once. At an infinite speed nothing waits, but the loop still gets a turn between events.
+    """
+
+    def __init__(
+        self,
+        speed: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.speed = speed
+        self._clock, self._sleep = clock, sleep  # injectable, so tests need no wall clock
+
+    async def play(self, events: Sequence[RelayEvent]) -> AsyncIterator[RelayEvent]:
+        virtual = 0.0
+        last = self._clock()
+        for event in events:
+            while True:
+                now = self._clock()
+                virtual += (now - last) * self.speed if math.isfinite(self.speed) else math.inf
+                last = now
+                if virtual >= event.t:
+                    break
+                await self._sleep(min((event.t - virtual) / self.speed, 0.05))
+            # After a stretch at infinite speed, a slower speed resumes from this event's time.
+            virtual = min(virtual, event.t) if not math.isfinite(virtual) else virtual
+            yield event
+            await self._sleep(0)  # even at full speed, let a front end draw between events
+
+
+def replay(events: list[RelayEvent], speed: float = 1.0) -> AsyncIterator[RelayEvent]:
     """Yield saved events with their original pacing divided by `speed` (0 or inf: no waiting)."""
-    start = time.perf_counter()
-    for event in events:
-        if speed and speed != float("inf"):
-            due = start + event.t / speed
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        yield event
+    return Pacer(speed if speed else math.inf).play(events)

@@ -19,6 +19,7 @@ from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import Mode, Role, RunFailed, RunFinished
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 from relaychat.evaluation.datasets import Problem
@@ -66,6 +67,7 @@ class EvalRunner:
         self.grader = grader
         self.on_record = on_record
         self._problems = {p.id: p for p in plan.problems}
+        self._memory = WarmupMemory()  # shared by the runner's generations, like a chat session's
 
     def pending(self) -> list[SampleKey]:
         """Samples without an `ok` record: never run, or failed before."""
@@ -125,7 +127,7 @@ class EvalRunner:
         final: RunFinished | RunFailed | None = None
         try:
             async with pinned(self.backends, key=None) as backends:
-                controller = RelayController(self.profile, backends, options)
+                controller = RelayController(self.profile, backends, options, self._memory)
                 events = controller.run([{"role": "user", "content": problem.question}])
                 async for event, _ in recorded(events, path=trace):
                     if isinstance(event, (RunFinished, RunFailed)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,7 +87,9 @@ class Session:
         )
         return turn
 
-    async def record(self, turn: Turn, events: AsyncGenerator[RelayEvent, None]) -> AsyncIterator[RelayEvent]:
+    async def record(
+        self, turn: Turn, events: AsyncGenerator[RelayEvent, None]
+    ) -> AsyncGenerator[RelayEvent, None]:
         """Pass a live turn's events through, saving its trace in the session folder as they come.
 
         Closing this (Esc) closes `events` right away, so the controller hangs up on the server.

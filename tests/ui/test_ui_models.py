@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 
 from relaychat.core.events import CueHit, SegmentEnded, SegmentStarted, TokenDelta
-from relaychat.core.trace import load_trace
 from relaychat.ui.live_stats import LiveStats
-from relaychat.ui.pacing import Pacer
-from relaychat.ui.screens.replay import bundled_trace
+from relaychat.ui.pacing import SPEEDS, Pacer
 from relaychat.ui.session import Session
 from relaychat.ui.styled_text import StyledText
 from relaychat.ui.themes import (
@@ -103,14 +100,13 @@ def test_live_stats_use_the_earlier_rate_until_this_run_measures_one() -> None:
     assert stats.speedup().large_tok_s == 20.0
 
 
-async def test_pacer_speed_changes_take_effect_while_playing() -> None:
-    events = [e for e in load_trace(bundled_trace())][:40]
-    span = events[-1].t - events[0].t
-    pacer = Pacer(speed=math.inf)
-    start = time.perf_counter()
-    played = [event async for event in pacer.play(events)]
-    assert played == events and time.perf_counter() - start < max(0.5, span / 4)
-    assert Pacer(1.0).faster() == 2.0 and Pacer(1.0).slower() == 0.5 and Pacer(math.inf).faster() == math.inf
+def test_replay_keys_step_along_the_speed_ladder() -> None:
+    """The +/- keys: one step of SPEEDS each way, clamped at the ends (the clock itself is tested with a
+    fake clock in tests/unit/test_core_trace.py)."""
+    pacer = Pacer(1.0)
+    assert [pacer.faster(), pacer.faster(), pacer.slower()] == [2.0, 4.0, 2.0]
+    assert Pacer(SPEEDS[0]).slower() == SPEEDS[0] and Pacer(math.inf).faster() == math.inf
+    assert Pacer(3.0).faster() == 4.0 and Pacer(3.0).slower() == 2.0  # off the ladder: the next step
 
 
 def test_themes_load_from_toml_and_the_choice_is_remembered() -> None:

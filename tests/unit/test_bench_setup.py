@@ -13,6 +13,7 @@ from relaychat.bench.render import setup_lines, text_block
 from relaychat.bench.runner import BenchPlan, _run_one, run_scenario
 from relaychat.bench.scenarios import parse_scenario
 from relaychat.cli.bench import _tails
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import load_profile
 
 SETUP = {
@@ -99,7 +100,9 @@ async def test_the_bench_plans_feed_cadence_reaches_the_relay_unless_a_variant_s
     seen: list[int] = []
 
     class Spy:
-        def __init__(self, profile: object, backends: object, options: runner.RelayOptions) -> None:
+        def __init__(
+            self, profile: object, backends: object, options: runner.RelayOptions, memory: object = None
+        ) -> None:
             seen.append(options.feed_every)
 
         async def run(self, conversation: object):  # type: ignore[no-untyped-def]
@@ -109,10 +112,10 @@ async def test_the_bench_plans_feed_cadence_reaches_the_relay_unless_a_variant_s
     monkeypatch.setattr(runner, "RelayController", Spy)
     profile = load_profile("same-model")
     backends = {"large": ScriptedBackend("http://l"), "small": ScriptedBackend("http://s")}
-    await _run_one(
-        parse_scenario("relay"), profile, backends, BenchPlan(["q"], tuning={"feed_every": 64}), 0, 0
-    )  # type: ignore[arg-type]
-    await _run_one(parse_scenario("relay"), profile, backends, BenchPlan(["q"]), 0, 0)  # type: ignore[arg-type]
+    memory = WarmupMemory()
+    tuned = BenchPlan(["q"], tuning={"feed_every": 64})
+    await _run_one(parse_scenario("relay"), profile, backends, tuned, 0, 0, memory)  # type: ignore[arg-type]
+    await _run_one(parse_scenario("relay"), profile, backends, BenchPlan(["q"]), 0, 0, memory)  # type: ignore[arg-type]
     assert seen == [64, runner.RelayOptions().feed_every]
 
 

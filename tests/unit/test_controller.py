@@ -16,6 +16,7 @@ from relaychat.core.events import (
     Switch,
     TokenDelta,
 )
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile, load_profile
 from relaychat.core.prompt import render_prefix
 
@@ -416,6 +417,8 @@ async def test_an_early_start_whose_cut_does_not_come_is_cancelled() -> None:
 
 
 async def test_once_a_model_shows_how_it_ends_a_cue_only_that_ending_is_started_early() -> None:
+    memory = WarmupMemory()  # what the session's controllers learn, shared between its runs
+
     async def one_run() -> list[str]:
         large, small = pair()
         large.delay = small.delay = 0.002
@@ -423,7 +426,9 @@ async def test_once_a_model_shows_how_it_ends_a_cue_only_that_ending_is_started_
         large.replies_after = {"4.": Reply(["</think>"])}
         small.replies_after = {"</think>": Reply(["4"]), "So,": Reply(words(" the sum is 4. Next"))}
         small.default = Reply(words(" never read"))
-        await run(profile(), large, small, feed_every=10_000)
+        options = RelayOptions(feed_every=10_000)
+        controller = RelayController(profile(), {"large": large, "small": small}, options, memory)
+        _ = [event async for event in controller.run(QUESTION)]
         return [r.prompt[-3:] for r in small.requests[:-1]]  # type: ignore[index]
 
     assert await one_run() == [" So", "So,"]  # no habit yet: both endings go out

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Header, Input
 from relaychat.backends.base import Backend
 from relaychat.core.controller import RelayController
 from relaychat.core.events import RelayEvent, Role, RunFailed
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import TraceError, load_trace
 from relaychat.inert import inert
@@ -66,6 +67,7 @@ class ChatScreen(Screen[None]):
         self.session = Session()
         self.keeper = ServerKeeper(settings.profile, backend_factory(settings.profile), autostart)
         self._retired: list[ServerKeeper] = []
+        self.warmup_memory = WarmupMemory()  # what the relay learns of the models, for the whole session
         self.healthy: dict[Role, bool] = {}
         self.feed: LiveFeed | None = None
         self.last_stats: LiveStats | None = None
@@ -263,7 +265,9 @@ class ChatScreen(Screen[None]):
         feed = self._open_feed(view, self._large_rate)
         feed.live = True
         try:
-            controller = RelayController(self.settings.profile, self.keeper.backends, self.settings.options())
+            controller = RelayController(
+                self.settings.profile, self.keeper.backends, self.settings.options(), self.warmup_memory
+            )
             async with aclosing(self.session.record(turn, controller.run(conversation))) as events:
                 async for event in events:
                     feed.push(event)
