@@ -128,6 +128,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     client.add_argument(
         "--traces", action="store_true", help="write every run's trace, as `run` and `eval` do"
     )
+    client.add_argument(
+        "--fast-sse",
+        action="store_true",
+        help="stream with the one-pass SSE parser (backends/sse_fast.py) instead of httpx-sse + json",
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_bench)
@@ -199,13 +204,20 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
     try:
         results = asyncio.run(
             client_only(
-                profile, levels, args.runs_per_session, args.max_tokens, args.traces, args.stream_rate
+                profile,
+                levels,
+                args.runs_per_session,
+                args.max_tokens,
+                args.traces,
+                args.stream_rate,
+                args.fast_sse,
             )
         )
     except FakeServerError as exc:
         raise UserError(str(exc)) from exc
     rate = f"{args.stream_rate:g} tok/s per stream" if args.stream_rate else "unpaced streams"
-    title = f"client only ({rate}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
+    parser = "one-pass SSE parser" if args.fast_sse else "httpx-sse + json"
+    title = f"client only ({rate}, {parser}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
@@ -216,6 +228,7 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
         "profile": profile.name,
         "stream_rate": args.stream_rate,
         "traces": args.traces,
+        "fast_sse": args.fast_sse,
         "runs_per_session": args.runs_per_session,
         "max_tokens": args.max_tokens or profile.max_tokens,
         "cpu_count": os.cpu_count(),
