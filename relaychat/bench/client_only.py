@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from relaychat.backends.vllm import VLLMBackend
-from relaychat.bench.fast_backend import FastSSEBackend
+from relaychat.bench.fast_backend import FastHTTPBackend, FastSSEBackend
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role, RunFailed, RunFinished, SegmentEnded
 from relaychat.core.profile import PairProfile
@@ -205,14 +205,16 @@ async def client_only(
     traces: bool,
     rate: float | None = None,
     fast_sse: bool = False,
+    fast_http: bool = False,
 ) -> list[ClientLevel]:
     """Start the load generator, point `profile` at it, and measure every level in turn.
 
-    `fast_sse`: stream through `FastSSEBackend` (the one-pass parser of `backends/sse_fast.py`)."""
+    `fast_sse`: stream through `FastSSEBackend` (the one-pass parser of `backends/sse_fast.py`);
+    `fast_http`: through `FastHTTPBackend` (that parser over `backends/http_stream.py`)."""
     results = []
     with fake_servers(rate) as (urls, pid), tempfile.TemporaryDirectory(prefix="relaychat-bench-") as tmp:
         pointed = profile.with_urls(large=urls["large"], small=urls["small"])
-        kind = FastSSEBackend if fast_sse else VLLMBackend
+        kind = FastHTTPBackend if fast_http else FastSSEBackend if fast_sse else VLLMBackend
         backends: dict[Role, VLLMBackend] = {
             "large": kind(urls["large"], read_timeout=60),
             "small": kind(urls["small"], read_timeout=60),
@@ -224,6 +226,10 @@ async def client_only(
                 runs = max(level * runs_per_session, 8)
                 results.append(await run_level(pointed, backends, level, runs, max_tokens, trace_dir, pid))
         finally:
+            # Feeds a run left behind may still be on their way out: let them end before the clients do.
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            if others:
+                await asyncio.wait(others, timeout=2.0)
             for backend in backends.values():
                 await backend.aclose()
     return results

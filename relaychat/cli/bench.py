@@ -133,6 +133,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         action="store_true",
         help="stream with the one-pass SSE parser (backends/sse_fast.py) instead of httpx-sse + json",
     )
+    client.add_argument(
+        "--fast-http",
+        action="store_true",
+        help="stream over asyncio streams (backends/http_stream.py) instead of httpx, with that parser",
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_bench)
@@ -211,12 +216,19 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
                 args.traces,
                 args.stream_rate,
                 args.fast_sse,
+                args.fast_http,
             )
         )
     except FakeServerError as exc:
         raise UserError(str(exc)) from exc
     rate = f"{args.stream_rate:g} tok/s per stream" if args.stream_rate else "unpaced streams"
-    parser = "one-pass SSE parser" if args.fast_sse else "httpx-sse + json"
+    parser = (
+        "asyncio streams + one-pass parser"
+        if args.fast_http
+        else "httpx + one-pass SSE parser"
+        if args.fast_sse
+        else "httpx + httpx-sse + json"
+    )
     title = f"client only ({rate}, {parser}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -229,6 +241,7 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
         "stream_rate": args.stream_rate,
         "traces": args.traces,
         "fast_sse": args.fast_sse,
+        "fast_http": args.fast_http,
         "runs_per_session": args.runs_per_session,
         "max_tokens": args.max_tokens or profile.max_tokens,
         "cpu_count": os.cpu_count(),
