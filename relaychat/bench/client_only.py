@@ -11,6 +11,7 @@ other coroutine in the process could not run.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import os
 import subprocess
 import sys
@@ -206,11 +207,13 @@ async def client_only(
     rate: float | None = None,
     fast_sse: bool = False,
     fast_http: bool = False,
+    cprofile: Path | None = None,
 ) -> list[ClientLevel]:
     """Start the load generator, point `profile` at it, and measure every level in turn.
 
     `fast_sse`: stream through `FastSSEBackend` (the one-pass parser of `backends/sse_fast.py`);
-    `fast_http`: through `FastHTTPBackend` (that parser over `backends/http_stream.py`)."""
+    `fast_http`: through `FastHTTPBackend` (that parser over `backends/http_stream.py`);
+    `cprofile`: write a cProfile of the measured levels (not the warm-up) there (it slows them down)."""
     results = []
     with fake_servers(rate) as (urls, pid), tempfile.TemporaryDirectory(prefix="relaychat-bench-") as tmp:
         pointed = profile.with_urls(large=urls["large"], small=urls["small"])
@@ -221,10 +224,16 @@ async def client_only(
         }
         try:
             await run_level(pointed, backends, 2, 2, max_tokens, None)  # warm-up: connections, names
+            profiler = cProfile.Profile() if cprofile is not None else None
+            if profiler is not None:
+                profiler.enable()
             for level in levels:
                 trace_dir = Path(tmp) if traces else None
                 runs = max(level * runs_per_session, 8)
                 results.append(await run_level(pointed, backends, level, runs, max_tokens, trace_dir, pid))
+            if profiler is not None and cprofile is not None:
+                profiler.disable()
+                profiler.dump_stats(cprofile)
         finally:
             # Feeds a run left behind may still be on their way out: let them end before the clients do.
             others = asyncio.all_tasks() - {asyncio.current_task()}

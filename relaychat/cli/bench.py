@@ -134,6 +134,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="stream with the one-pass SSE parser (backends/sse_fast.py) instead of httpx-sse + json",
     )
     client.add_argument(
+        "--cprofile",
+        type=Path,
+        metavar="FILE",
+        help="write a cProfile of the measured levels to FILE (read it with python -m pstats)",
+    )
+    client.add_argument(
         "--fast-http",
         action="store_true",
         help="stream over asyncio streams (backends/http_stream.py) instead of httpx, with that parser",
@@ -217,6 +223,7 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
                 args.stream_rate,
                 args.fast_sse,
                 args.fast_http,
+                args.cprofile,
             )
         )
     except FakeServerError as exc:
@@ -250,6 +257,8 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
     document = {"meta": meta, "levels": [level.as_dict() for level in results]}
     out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     err.print(f"[dim]results: {out}[/]")
+    if args.cprofile:
+        err.print(f"[dim]profile: {args.cprofile}[/]")
     return 1 if any(level.failed for level in results) else 0
 
 

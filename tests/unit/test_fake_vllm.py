@@ -94,3 +94,27 @@ def test_client_only_runs_the_load_generator_in_a_child_process() -> None:
     assert [level.concurrency for level in levels] == [2]
     assert levels[0].failed == 0 and levels[0].tokens > 0
     assert levels[0].server_cpu_s is not None
+
+
+def test_cli_client_only_writes_its_levels(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from relaychat.cli.main import main
+
+    out = tmp_path / "client.json"
+    argv = ["bench", "--client-only", "--levels", "1,2", "--runs-per-session", "1", "--max-tokens", "60"]
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--fast-http", "--json", str(out)])
+    assert done.value.code == 0
+    document = json.loads(out.read_text())
+    assert [level["concurrency"] for level in document["levels"]] == [1, 2]
+    assert document["meta"]["fast_http"] is True
+    assert all(level["tokens"] > 0 and level["failed"] == 0 for level in document["levels"])
+    assert "client µs/tok" in capsys.readouterr().out
+
+
+def test_cli_client_only_rejects_bad_levels(capsys) -> None:  # type: ignore[no-untyped-def]
+    from relaychat.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "--client-only", "--levels", "1,x"])
+    assert done.value.code == 2
+    assert "--levels takes positive integers" in capsys.readouterr().err
