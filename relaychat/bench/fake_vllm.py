@@ -145,6 +145,8 @@ class FakeVLLM:
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except (ValueError, asyncio.LimitOverrunError) as exc:  # not HTTP, or a body that is not JSON
+            writer.write(_json(400, {"error": {"message": f"bad request: {exc}"}}))
         finally:
             writer.close()
 

@@ -118,3 +118,13 @@ def test_cli_client_only_rejects_bad_levels(capsys) -> None:  # type: ignore[no-
         main(["bench", "--client-only", "--levels", "1,x"])
     assert done.value.code == 2
     assert "--levels takes positive integers" in capsys.readouterr().err
+
+
+async def test_a_malformed_request_gets_a_400_not_a_crash(servers) -> None:  # type: ignore[no-untyped-def]
+    port = int(servers["large"].url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"POST /v1/completions HTTP/1.1\r\ncontent-length: 5\r\n\r\n{oops")
+    reply = await reader.read()
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 400") and b"bad request" in reply
+    assert (await servers["large"].info()).name  # the server still answers
