@@ -87,7 +87,10 @@ class StreamClient:
         try:
             conn.writer.write(request)
             async with asyncio.timeout(self.read_timeout):
-                head = await conn.reader.readuntil(b"\r\n\r\n")
+                try:
+                    head = await conn.reader.readuntil(b"\r\n\r\n")
+                except asyncio.LimitOverrunError:
+                    raise HTTPStreamError("the response head is larger than 256 KB") from None
             status, response_headers = _parse_head(head)
         except BaseException:
             conn.writer.close()
@@ -101,7 +104,7 @@ class StreamClient:
                 async for part in _chunked(conn.reader, self.read_timeout):
                     yield part
             else:
-                length = int(headers.get("content-length", "0"))
+                length = int(headers.get("content-length", "0"))  # not a number: ValueError
                 async with asyncio.timeout(self.read_timeout):
                     data = await conn.reader.readexactly(length)
                 if data:

@@ -132,3 +132,31 @@ async def test_a_server_closing_mid_stream_is_server_failed() -> None:
     finally:
         await backend.aclose()
         server.close()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: lots\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nx: " + b"y" * 300_000,
+    ],
+)
+async def test_a_reply_that_is_not_http_is_a_protocol_error(reply: bytes) -> None:
+    from relaychat.backends.errors import ProtocolError
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    backend = FastHTTPBackend(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", model="m")
+    backend._info = type("I", (), {"name": "m"})()  # type: ignore[assignment]
+    try:
+        with pytest.raises(ProtocolError):
+            [i async for i in backend.stream(CompletionRequest(prompt="x", max_tokens=5))]
+    finally:
+        await backend.aclose()
+        server.close()
