@@ -14,6 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from relaychat.bench.client_only import FakeServerError, client_only
+from relaychat.bench.client_render import client_table
 from relaychat.bench.gap import decompose, expected_tail_ms
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
 from relaychat.bench.probe import cached_ttft_s
@@ -113,6 +115,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "single-session scenarios take turns prompt by prompt, each run from empty caches, so "
         "a machine that speeds up or slows down during the bench affects all of them alike)",
     )
+    client = parser.add_argument_group(
+        "client only",
+        "measure the client alone against a load generator replaying recorded vLLM streams "
+        "(no real servers needed)",
+    )
+    client.add_argument(
+        "--client-only",
+        action="store_true",
+        help="report client CPU per token, tokens/s and event-loop lag at each --levels concurrency",
+    )
+    client.add_argument(
+        "--levels", default="1,8,64", metavar="K,K,...", help="concurrent relays per level (default 1,8,64)"
+    )
+    client.add_argument(
+        "--stream-rate",
+        type=float,
+        metavar="TOK_S",
+        help="tokens/s per stream from the load generator (default: as fast as the client reads)",
+    )
+    client.add_argument(
+        "--runs-per-session",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="relay runs per concurrent session at each level (default 2)",
+    )
+    client.add_argument(
+        "--traces", action="store_true", help="write every run's trace, as `run` and `eval` do"
+    )
+    client.add_argument(
+        "--fast-sse",
+        action="store_true",
+        help="stream with the one-pass SSE parser (backends/sse_fast.py) instead of httpx-sse + json",
+    )
+    client.add_argument(
+        "--cprofile",
+        type=Path,
+        metavar="FILE",
+        help="write a cProfile of the measured levels to FILE (read it with python -m pstats)",
+    )
+    client.add_argument(
+        "--fast-http",
+        action="store_true",
+        help="stream over asyncio streams (backends/http_stream.py) instead of httpx, with that parser",
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_bench)
@@ -133,6 +180,8 @@ def load_prompts(args: argparse.Namespace, settings: Settings) -> list[str]:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     profile = resolve_profile(args, settings)
+    if args.client_only:
+        return cmd_client_only(args, profile)
     try:
         scenarios = parse_scenarios(args.scenarios) if args.scenarios else default_scenarios(args.concurrency)
     except ScenarioError as exc:
@@ -180,6 +229,73 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     err.print(f"[dim]results: {out}[/]")
     return 1 if any(m.failed for m in results) else 0
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        levels = []
+    if not levels or any(level < 1 for level in levels):
+        raise UserError(f"--levels takes positive integers separated by commas, not {text!r}")
+    return levels
+
+
+def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
+    """The client alone: K concurrent relays against the load generator, level by level."""
+    levels = _levels(args.levels)
+    if args.stream_rate is not None and args.stream_rate <= 0:
+        raise UserError("--stream-rate must be positive")
+    err = Console(stderr=True, highlight=False)
+    err.print(f"[dim]client only: levels {levels}, load generator at {args.stream_rate or 'full'} tok/s[/]")
+    try:
+        results = asyncio.run(
+            client_only(
+                profile,
+                levels,
+                args.runs_per_session,
+                args.max_tokens,
+                args.traces,
+                args.stream_rate,
+                args.fast_sse,
+                args.fast_http,
+                args.cprofile,
+            )
+        )
+    except FakeServerError as exc:
+        raise UserError(str(exc)) from exc
+    rate = f"{args.stream_rate:g} tok/s per stream" if args.stream_rate else "unpaced streams"
+    parser = (
+        "asyncio streams + one-pass parser"
+        if args.fast_http
+        else "httpx + one-pass SSE parser"
+        if args.fast_sse
+        else "httpx + httpx-sse + json"
+    )
+    title = f"client only ({rate}, {parser}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    console.print(client_table(results, title))
+    out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-client-only.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "profile": profile.name,
+        "stream_rate": args.stream_rate,
+        "traces": args.traces,
+        "fast_sse": args.fast_sse,
+        "fast_http": args.fast_http,
+        "runs_per_session": args.runs_per_session,
+        "max_tokens": args.max_tokens or profile.max_tokens,
+        "cpu_count": os.cpu_count(),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    document = {"meta": meta, "levels": [level.as_dict() for level in results]}
+    out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    err.print(f"[dim]results: {out}[/]")
+    if args.cprofile:
+        err.print(f"[dim]profile: {args.cprofile}[/]")
+    return 1 if any(level.failed for level in results) else 0
 
 
 async def _bench(

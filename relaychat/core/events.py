@@ -230,3 +230,37 @@ def parse_event(line: str | bytes) -> RelayEvent:
 
 def dump_event(event: RelayEvent) -> str:
     return event.model_dump_json()
+
+
+_TOKEN_DELTA_FIELDS = frozenset(TokenDelta.model_fields)
+
+
+def token_delta(
+    t: float,
+    model: Role,
+    segment: int,
+    stage: Stage,
+    text: str,
+    token_ids: list[int],
+    margins: list[float | None],
+) -> TokenDelta:
+    """A `TokenDelta` from values the relay typed itself, without validating them again.
+
+    The same event as `TokenDelta(...)` (equal, same JSON), for the one event built per streamed chunk:
+    the controller's arguments are typed by construction, so pydantic's check is pure cost there."""
+    event = object.__new__(TokenDelta)
+    values = {
+        "t": t,
+        "type": "token",
+        "model": model,
+        "segment": segment,
+        "stage": stage,
+        "text": text,
+        "token_ids": token_ids,
+        "margins": margins,
+    }
+    object.__setattr__(event, "__dict__", values)
+    object.__setattr__(event, "__pydantic_fields_set__", _TOKEN_DELTA_FIELDS)
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event

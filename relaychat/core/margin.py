@@ -17,11 +17,21 @@ def margin_from_logprobs(logprobs: Iterable[float]) -> float | None:
     With a single entry p2 is unknown; the rest of the mass (1 - p1) bounds it, so the margin returned
     is the lower bound max(0, 2*p1 - 1), never an overstatement of the model's confidence.
     """
-    top = sorted((v for v in logprobs if v is not None and not math.isnan(v)), reverse=True)
-    if not top:
+    # One pass for the two largest, not a sort: this runs for every streamed token.
+    first = second = -math.inf
+    seen = 0
+    for value in logprobs:
+        if value is None or value != value:  # None or NaN
+            continue
+        seen += 1
+        if value > first:
+            first, second = value, first
+        elif value > second:
+            second = value
+    if not seen:
         return None
-    p1 = math.exp(min(top[0], 0.0))
-    if len(top) == 1:
+    p1 = math.exp(min(first, 0.0))
+    if seen == 1:
         return max(0.0, 2.0 * p1 - 1.0)
-    p2 = math.exp(min(top[1], 0.0))
+    p2 = math.exp(min(second, 0.0))
     return min(1.0, max(0.0, p1 - p2))

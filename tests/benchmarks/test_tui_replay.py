@@ -2,6 +2,8 @@
 
 Reports the total replay time and the worst event-loop stall seen by a 60 Hz heartbeat task (the
 longest the UI could not draw or take a key), plus the slowest single flush of events into the widgets.
+`*_frame_cpu_ms` is the same stall counted in the loop thread's CPU time beyond the 16.7 ms tick: on a
+shared machine the wall-clock figure also holds the time the process waited for a core.
 Run: .venv/bin/pytest tests/benchmarks/test_tui_replay.py --benchmark-enable -s
 """
 
@@ -163,18 +165,20 @@ def synthetic_trace(path: Path, tokens: int = TOKENS, rate: float = 60.0, seed: 
 async def replay_in_app(trace: Path, speed: float) -> dict[str, float]:
     app = make_app(Scripted())
     gaps: list[float] = []
+    cpu_gaps: list[float] = []  # the loop's own CPU time between two ticks: robust to a busy machine
     flush_times: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         chat = app.chat
 
         async def heartbeat() -> None:
             """Event-loop lag: how late a 60 Hz tick wakes up is how long nothing could be drawn."""
-            last = time.perf_counter()
+            last, last_cpu = time.perf_counter(), time.thread_time()
             while True:
                 await asyncio.sleep(1 / 60)
-                now = time.perf_counter()
+                now, now_cpu = time.perf_counter(), time.thread_time()
                 gaps.append(now - last)
-                last = now
+                cpu_gaps.append(now_cpu - last_cpu)
+                last, last_cpu = now, now_cpu
 
         ticker = asyncio.create_task(heartbeat())
         start = time.perf_counter()
@@ -204,20 +208,25 @@ async def replay_in_app(trace: Path, speed: float) -> dict[str, float]:
         blocks = len(view.blocks)
         ticker.cancel()
     gaps.sort()
+    cpu_gaps.sort()
     return {
         "total_s": total,
         "cpu_s": cpu,
         "worst_frame_delay_ms": (gaps[-1] - 1 / 60) * 1000,
         "p99_frame_delay_ms": (gaps[int(len(gaps) * 0.99)] - 1 / 60) * 1000,
+        # On a machine shared with other work, wall-clock gaps include time the process was not even
+        # scheduled; the loop's CPU between ticks is what the app itself held the loop for.
+        "worst_frame_cpu_ms": max(cpu_gaps[-1] - 1 / 60, 0.0) * 1000,
+        "p99_frame_cpu_ms": max(cpu_gaps[int(len(cpu_gaps) * 0.99)] - 1 / 60, 0.0) * 1000,
         "worst_flush_ms": max(flush_times) * 1000,
         "flushes": len(flush_times),
         "blocks": blocks,
     }
 
 
-@pytest.mark.parametrize("speed", [math.inf, 16.0], ids=["max-speed", "960-tok-s"])
+@pytest.mark.parametrize("speed", [math.inf, 1000 / 60], ids=["max-speed", "1000-tok-s"])
 def test_replay_32k_tokens(benchmark, tmp_path: Path, speed: float) -> None:  # type: ignore[no-untyped-def]
-    """Max speed: as fast as the screen drains (the stress case); 16x: the trace's 60 tok/s x 16."""
+    """Max speed: as fast as the screen drains (the stress case); 1,000 tok/s: a fast GPU server."""
     trace = synthetic_trace(tmp_path / "long.jsonl")
     results: dict[str, float] = {}
 
