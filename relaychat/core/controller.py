@@ -626,7 +626,9 @@ class RelayController:
 
     def _end_reason(self, end: StreamEnd, stage: Stage, in_answer: bool) -> SegmentEndReason:
         """Why a stream the client did not cut ended."""
-        if end.finish_reason == "stop" and end.stop_reason is not None and stage == "reasoning":
+        # vLLM reports a stop *string* by its text and a stop *token* by its id: an integer is an end of
+        # text (Qwen3's second EOS id, 151643, listed in generation_config), not a cue to resume after.
+        if end.finish_reason == "stop" and isinstance(end.stop_reason, str) and stage == "reasoning":
             return "server_stop"  # a stop string the client does not count (inside the first min_tokens)
         if end.finish_reason == "length":
             if in_answer or stage == "answer":
