@@ -15,8 +15,9 @@ import dataclasses
 from relaychat.tinyqwen.train import TinySpec
 
 # Large: the prototype's shape (hidden 128, 2 layers, 4 heads of 32, MLP 384), served 4x wider and with
-# a 16x wider MLP, all extra dimensions exactly-no-op zeros (simulated cost, see `export.widen_state`),
-# so that it is slower per token on this CPU the way the paper's large model is.
+# an 80x wider MLP (384 -> 30,720), all extra dimensions exactly-no-op zeros (simulated cost, see
+# `export.widen_state`), so that it is slower per token on this CPU (measured 3.3x) the way the paper's
+# large model is.
 LARGE = TinySpec(
     name="qwen3-tiny-large",
     hidden=128,
@@ -28,9 +29,10 @@ LARGE = TinySpec(
     lr=3e-3,
     seed=152,
     widen=4,
-    served_intermediate=384 * 16,
+    served_intermediate=384 * 80,
     run="qwen3-tiny-large",
 )
-# Small: the same run stopped early, served at its true width.
-SMALL = dataclasses.replace(LARGE, name="qwen3-tiny-small", steps=600, widen=1, served_intermediate=0)
+# Small: the same run stopped early (greedy validation accuracy by step: 400 6 %, 800 2 %, 900 14 %,
+# 1000 56 %, 1100 59 %, 1200 75 %), served at its true width.
+SMALL = dataclasses.replace(LARGE, name="qwen3-tiny-small", steps=1000, widen=1, served_intermediate=0)
 SPECS: dict[str, TinySpec] = {spec.name: spec for spec in (SMALL, LARGE)}

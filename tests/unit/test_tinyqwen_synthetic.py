@@ -15,6 +15,7 @@ from relaychat.core.prompt import render_prefix
 from relaychat.evaluation.datasets import dataset_file, load_dataset
 from relaychat.serving.models import ConversionError, ensure_model
 from relaychat.tinyqwen import synthetic
+from relaychat.tinyqwen.truth import planted_kind, recovery
 
 SUM = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+)")
 
@@ -98,3 +99,12 @@ def test_the_heldout_set_loads_by_name_and_is_written_once(
 def test_an_unknown_bundled_model_is_a_clear_error() -> None:
     with pytest.raises(ConversionError, match="no bundled model named 'nope'"):
         ensure_model("nope")
+
+
+def test_recovery_scores_a_selection_against_the_planted_easy_cues() -> None:
+    result = recovery(["So,", "Thus,", "Wait,", "So,"])
+    assert result.true_positives == ("So,", "Thus,") and result.false_positives == ("Wait,",)
+    assert result.missed == ("Therefore,",)
+    assert result.precision == 2 / 3 and result.recall == 2 / 3
+    assert recovery([]).precision == 0.0
+    assert [planted_kind(c) for c in ("Therefore,", "Next,", "Hmm")] == ["easy", "hard", "absent"]
