@@ -1,4 +1,8 @@
-"""Calibration against the planted truth: which selected cues are the generator's easy cues."""
+"""Calibration against the planted truth: which selected cues are the generator's easy cues.
+
+A candidate is judged by its word: the bare "Therefore" fires exactly where the planted "Therefore,"
+does (the generator writes the word only with its comma), so both count as the planted easy cue.
+"""
 
 from __future__ import annotations
 
@@ -22,19 +26,28 @@ class Recovery:
 
     @property
     def recall(self) -> float:
-        return len(self.true_positives) / len(EASY_CUES)
+        """Share of the planted easy cues that some selected candidate stands for."""
+        return 1 - len(self.missed) / len(EASY_CUES)
+
+
+def _word(cue: str) -> str:
+    return cue.strip().rstrip(",")
+
+
+def planted_kind(cue: str) -> str:
+    """'easy', 'hard' or 'absent' (a candidate whose word the generator never writes)."""
+    word = _word(cue)
+    if word in {_word(c) for c in EASY_CUES}:
+        return "easy"
+    return "hard" if word in {_word(c) for c in HARD_CUES} else "absent"
 
 
 def recovery(selected: list[str] | tuple[str, ...]) -> Recovery:
     chosen = tuple(dict.fromkeys(selected))
+    words = {_word(c) for c in chosen}
     return Recovery(
         selected=chosen,
-        true_positives=tuple(c for c in chosen if c in EASY_CUES),
-        false_positives=tuple(c for c in chosen if c not in EASY_CUES),
-        missed=tuple(c for c in EASY_CUES if c not in chosen),
+        true_positives=tuple(c for c in chosen if planted_kind(c) == "easy"),
+        false_positives=tuple(c for c in chosen if planted_kind(c) != "easy"),
+        missed=tuple(c for c in EASY_CUES if _word(c) not in words),
     )
-
-
-def planted_kind(cue: str) -> str:
-    """ "easy", "hard" or "absent" (a candidate the generator never writes)."""
-    return "easy" if cue in EASY_CUES else "hard" if cue in HARD_CUES else "absent"
