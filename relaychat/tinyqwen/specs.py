@@ -16,7 +16,7 @@ from relaychat.tinyqwen.train import TinySpec
 
 # Large: the prototype's shape (hidden 128, 2 layers, 4 heads of 32, MLP 384), served 4x wider and with
 # an 80x wider MLP (384 -> 30,720), all extra dimensions exactly-no-op zeros (simulated cost, see
-# `export.widen_state`), so that it is slower per token on this CPU (measured 3.3x) the way the paper's
+# `export.widen_state`), so that it is slower per token on this CPU (measured 3.2-3.3x) the way the paper's
 # large model is.
 LARGE = TinySpec(
     name="qwen3-tiny-large",

@@ -1,6 +1,6 @@
 """Train a tiny `Qwen3ForCausalLM` on the synthetic traces, over the real Qwen3 vocabulary, cheaply.
 
-The corpus uses ~110 of Qwen3's 151,936 token ids. Training runs over that subset plus one *shared* row
+The corpus uses 131 of Qwen3's 151,936 token ids. Training runs over that subset plus one *shared* row
 that stands for every unused id: its logit gets `+log(N_unused)` inside the log-sum-exp, which makes
 the loss exactly the full-vocabulary loss of a model whose unused rows all equal the shared row. The
 exported full-vocabulary model (unused rows = the shared row, tied input/output embeddings) therefore

@@ -135,9 +135,9 @@ def test_relay_switches_on_the_planted_cues_and_hands_over_token_ids(runs: list[
         if small_ids and later:
             last = later[-1]
             assert isinstance(last, list)
-            joined = ",".join(map(str, last))
+            joined = "," + ",".join(map(str, last)) + ","
             first_small = next(e for e in run.events if isinstance(e, TokenDelta) and e.model == "small")
-            assert ",".join(map(str, first_small.token_ids)) in joined
+            assert "," + ",".join(map(str, first_small.token_ids)) + "," in joined
     assert switched > 0, "no switch to the small model in any run"
 
 
