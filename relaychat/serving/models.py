@@ -106,6 +106,27 @@ def ensure_converted(model: BundledModel, log: Callable[[str], None] = print) ->
     return model.folder
 
 
+def ensure_model(name: str, log: Callable[[str], None] = print) -> Path:
+    """The safetensors folder of a bundled model by name: converted from GGUF, or trained here (the
+    `qwen3-tiny` pair, `relaychat.tinyqwen`), once, into the cache dir."""
+    if name in BUNDLED:
+        return ensure_converted(BUNDLED[name], log=log)
+    from relaychat.tinyqwen.specs import SPECS
+
+    if name not in SPECS:
+        known = ", ".join([*BUNDLED, *SPECS])
+        raise ConversionError(f"no bundled model named {name!r} (known: {known})")
+    from relaychat.tinyqwen.build import ensure_trained
+    from relaychat.tinyqwen.tokenizer_files import TokenizerMissing
+
+    try:
+        return ensure_trained(SPECS[name], log=log)
+    except TokenizerMissing as exc:
+        raise ConversionError(str(exc)) from exc
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
+        raise ConversionError(f"training {name} failed: {exc}") from exc
+
+
 def _convert(model: BundledModel, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig

@@ -162,6 +162,20 @@ async def test_end_of_text_in_reasoning_appends_the_marker() -> None:
     assert small.requests[0].prompt.endswith("We are done.\n</think>\n\n")  # type: ignore[union-attr]
 
 
+async def test_a_stop_token_id_ends_the_reasoning_like_end_of_text() -> None:
+    # vLLM 0.32 reports Qwen3's second EOS id (151643, from generation_config) as an integer stop_reason;
+    # it is the end of the text, not a stop string to resume after with the same model.
+    large, small = pair()
+    large.add(Reply(words("We are done."), stop_reason=151643))
+    small.add("Four.")
+    events = await run(profile(), large, small)
+    summary = events[-1].summary  # type: ignore[union-attr]
+    assert [e.reason for e in of(events, SegmentEnded)] == ["eos", "eos"]
+    assert len(large.requests) == 1
+    assert summary.reasoning_ended_by == "eos"
+    assert summary.reasoning == "We are done.\n</think>\n\n" and summary.answer == "Four."
+
+
 async def test_single_model_mode_changes_stage_inside_one_request() -> None:
     large, small = pair()
     large.add("Now, so. Thus 4.\n</think>\n\nThe answer is 4.")

@@ -1,0 +1,74 @@
+"""Train a tiny Qwen3 model once into the cache dir, the way the GGUF demo models are converted once.
+
+Atomic: the model is exported into `<name>.partial` and renamed when complete. Resumable: training
+checkpoints live in `<run>.train` and survive an interrupted run; they stay (a few MB) because both
+models stop in the same run, and a re-export (another served width) then needs no training.
+`python -m relaychat.tinyqwen.build [small|large|all]` trains ahead of time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from relaychat.paths import cache_dir
+from relaychat.tinyqwen.specs import SPECS
+from relaychat.tinyqwen.train import TinySpec
+
+
+def folder(spec: TinySpec) -> Path:
+    return cache_dir() / "models" / spec.name
+
+
+def is_built(spec: TinySpec) -> bool:
+    out = folder(spec)
+    return (out / "config.json").exists() and any(out.glob("*.safetensors"))
+
+
+def ensure_trained(spec: TinySpec, log: Callable[[str], None] = print) -> Path:
+    """The safetensors folder of `spec`, trained first if needed (minutes; see docs/qwen3-tiny.md)."""
+    out = folder(spec)
+    if is_built(spec):
+        return out
+    from relaychat.tinyqwen.export import export
+    from relaychat.tinyqwen.tokenizer_files import tokenizer_dir
+    from relaychat.tinyqwen.train import train
+
+    tokenizer_dir()  # a clear error before minutes of work when the tokenizer package is missing
+    work = out.with_name((spec.run or spec.name) + ".train")
+    work.mkdir(parents=True, exist_ok=True)
+    log(f"training {spec.name} (once; {spec.steps} steps, checkpoints in {work})")
+    started = time.monotonic()
+    keep = frozenset(s.steps for s in SPECS.values() if (s.run or s.name) == (spec.run or spec.name))
+    model, corpus = train(spec, work, log=log, keep=keep)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        export(spec, model.state_dict(), corpus.used, tmp)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log(f"{spec.name}: ready in {out} ({(time.monotonic() - started) / 60:.1f} min)")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    which = args[0] if args else "all"
+    names = [name for name in SPECS if which == "all" or name.endswith(which)]
+    if not names:
+        print(f"unknown model {which!r}: use small, large or all", file=sys.stderr)
+        return 2
+    for name in names:
+        ensure_trained(SPECS[name], log=lambda message: print(message, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
