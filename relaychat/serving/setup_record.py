@@ -8,7 +8,6 @@ next to the caches, keyed by host and port. A record whose process is gone is st
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from relaychat.paths import cache_dir
 from relaychat.serving.costs import ServerCosts
+from relaychat.serving.watchdog import pid_alive
 
 
 class SetupRecord(BaseModel):
@@ -64,16 +64,6 @@ def read_record(url: str, check_alive: bool = True) -> SetupRecord | None:
         record = SetupRecord.model_validate_json(record_path(url).read_text(encoding="utf-8"))
     except (OSError, ValueError, ValidationError):
         return None
-    if check_alive and not _alive(record.pid):
+    if check_alive and not pid_alive(record.pid):
         return None
     return record
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
