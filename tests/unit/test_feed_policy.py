@@ -34,9 +34,8 @@ def test_prefill_as_slow_as_decode_cannot_keep_up_and_each_feed_is_capped() -> N
     assert "too close to decode" in policy.reason
 
 
-def test_the_cap_grows_with_the_decode_to_prefill_ratio_and_vanishes_when_prefill_is_free() -> None:
-    slow = feed_policy(FeedCosts(32, 3.4, 56.2, 30)).max_feed_tokens
-    fast = feed_policy(FeedCosts(32, 0.8, 30, 30)).max_feed_tokens
-    assert slow is not None and fast is not None and slow < fast
-    assert slow % 32 == 0 and fast % 32 == 0
+def test_a_server_that_keeps_up_gets_no_cap() -> None:
+    # Measured on the Zen 4 (bf16, block 32): a cap there held back the first feed of the prompt.
+    policy = feed_policy(FeedCosts(32, 1.2, 27.7, 30))
+    assert policy.keeps_up and policy.max_feed_tokens is None
     assert feed_policy(FeedCosts(32, 0.01, 30, 30)).max_feed_tokens is None
