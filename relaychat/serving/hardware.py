@@ -104,18 +104,24 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def read_real_cpu(path: Path = CPUINFO) -> CpuInfo:
+    """This machine's CPU as it is; on systems without /proc/cpuinfo, the model only and no features."""
+    try:
+        return parse_cpuinfo(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        model = platform.processor() or platform.machine() or "unknown CPU"
+        return CpuInfo(model, frozenset(), usable_cores())
+
+
 def read_cpu(path: Path = CPUINFO) -> CpuInfo:
-    """This machine's CPU; on systems without /proc/cpuinfo, the model only and no features.
+    """This machine's CPU as the setup decision sees it.
 
     `RELAYCHAT_CPU_FLAGS` (e.g. "avx2") replaces the features the decision sees, to try on one machine
     what another class of CPU would get; the model name then says so, and the machine key changes, so
-    costs measured under it never mix with the real class's.
+    costs measured under it never mix with the real class's. Where the forced class lacks what this CPU
+    has, the servers also run that class's code (`serving.isa`).
     """
-    try:
-        cpu = parse_cpuinfo(path.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        model = platform.processor() or platform.machine() or "unknown CPU"
-        cpu = CpuInfo(model, frozenset(), usable_cores())
+    cpu = read_real_cpu(path)
     forced = os.environ.get("RELAYCHAT_CPU_FLAGS")
     if forced is None:
         return cpu

@@ -26,6 +26,8 @@ def top_k_then_top_p(logits: torch.Tensor, k: torch.Tensor, p: torch.Tensor) -> 
 
     logits = apply_top_k_only(logits, k)  # keeps every token tied with the k-th
     survivors = int((logits > _NEG_INF).sum(dim=1).max())
+    if survivors == 0:  # every logit -inf or NaN (a broken model or kernel): leave the row as vLLM would
+        return logits
     values, index = logits.topk(survivors, dim=1)
     values, index = values.flip(1), index.flip(1)  # ascending, as vLLM's sort
     cumulative = values.softmax(dim=-1).cumsum(dim=-1)

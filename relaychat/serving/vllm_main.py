@@ -76,6 +76,9 @@ def _limit_idle_spin(busy_loop_s: float, recheck_ms: int) -> bool:
 
 def _configure() -> None:
     importlib.metadata.version = _version
+    from relaychat.serving import isa
+
+    isa.apply()  # before vLLM imports its kernels: an emulated CPU class (RELAYCHAT_EMULATE_ISA)
     busy_loop_s = _number("RELAYCHAT_VLLM_BUSY_LOOP_S", 0.05)
     recheck_ms = max(int(_number("RELAYCHAT_VLLM_RECHECK_MS", 1.0)), 1)
     if busy_loop_s < 1:  # 1 s is vLLM's default: nothing to change
