@@ -15,6 +15,8 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relaychat.serving.isa import emulated_isa
+
 CPUINFO = Path("/proc/cpuinfo")
 FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # the ones the choice depends on
 
@@ -126,4 +128,6 @@ def read_cpu(path: Path = CPUINFO) -> CpuInfo:
     if forced is None:
         return cpu
     flags = frozenset(forced.replace(",", " ").split())
-    return CpuInfo(f"{cpu.model} (features forced by RELAYCHAT_CPU_FLAGS)", flags, cpu.cores)
+    emulated = emulated_isa(forced, cpu.flags)
+    how = f"{emulated.upper()} code emulated" if emulated else "features forced"
+    return CpuInfo(f"{cpu.model} ({how} by RELAYCHAT_CPU_FLAGS)", flags, cpu.cores)
