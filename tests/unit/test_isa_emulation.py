@@ -16,7 +16,11 @@ AVX2_BOX = frozenset({"avx2", "fma", "f16c"})
 def test_forcing_avx2_on_an_avx512_machine_runs_the_avx2_code() -> None:
     assert isa.emulated_isa("avx2 fma f16c", ZEN4) == "avx2"
     env = isa.emulation_env("avx2")
-    assert env == {"RELAYCHAT_EMULATE_ISA": "avx2", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert env == {
+        "RELAYCHAT_EMULATE_ISA": "avx2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+    }
 
 
 def test_forcing_avx512_without_bf16_drops_only_the_bf16_instructions() -> None:

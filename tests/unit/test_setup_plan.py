@@ -237,3 +237,52 @@ def test_remeasuring_updates_the_records_of_servers_started_here_only(
     record = read_record(profile.large.url)
     assert record is not None and record.costs is not None and record.costs.decode_ms_per_token == 25.0
     assert any("small: not started by RelayChat" in line for line in lines)
+
+
+def test_with_both_dtypes_measured_the_choice_follows_the_measurements_not_the_class_ratio() -> None:
+    # Measured here with the servers running AVX2 code (RELAYCHAT_CPU_FLAGS=avx2 on the Zen 4): bf16
+    # prefills at 11.2 ms/token and decodes at 25.3; fp32 prefills at 2.2 and decodes at 44.7. The AVX2
+    # priors (from issue 14's bench: decode 54.9 vs 56.2 ms) rate the two decodes nearly equal, so with
+    # fp32 measured alone the choice stays fp32; with bf16 measured too, bf16's faster tokens win over
+    # its dearer switches.
+    profile = load_profile("same-model")
+    save_costs(measured("float32", 2.2, 44.7, AVX2.key))
+    assert plan_setup(profile, AVX2).dtypes["large"] == "float32"
+    save_costs(measured("bfloat16", 11.2, 25.3, AVX2.key))
+    choice = plan_setup(profile, AVX2)
+    assert choice.dtypes == {"large": "bfloat16", "small": "bfloat16"}
+    assert not choice.meets_goal  # ~0.93 of bf16 alone: a switch recomputes ~16 tokens at 11.2 ms
+
+
+def test_measure_dtypes_starts_and_measures_the_pair_in_each_dtype_and_refuses_running_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import contextlib
+    import io
+    from collections.abc import Iterator
+
+    from rich.console import Console
+
+    from relaychat.cli import serve
+    from relaychat.cli.common import UserError
+
+    started: list[tuple[str, str]] = []
+    measured_in: list[str] = []
+
+    @contextlib.contextmanager
+    def fake_up(profile: object, autostart: bool = True) -> Iterator[None]:
+        started.append((profile.large.dtype, profile.small.dtype))  # type: ignore[attr-defined]
+        yield
+
+    monkeypatch.setattr(serve, "servers_up", fake_up)
+    monkeypatch.setattr(
+        serve, "remeasure_running", lambda profile, log: measured_in.append(profile.large.dtype)
+    )
+    monkeypatch.setattr(serve, "is_healthy", lambda url: False)
+    console = Console(file=io.StringIO())
+    serve.measure_each_dtype(load_profile("same-model"), None, console)
+    assert started == [("bfloat16", "bfloat16"), ("float32", "float32")]
+    assert measured_in == ["bfloat16", "float32"]
+    monkeypatch.setattr(serve, "is_healthy", lambda url: True)
+    with pytest.raises(UserError, match="stop the running ones first"):
+        serve.measure_each_dtype(load_profile("same-model"), None, console)
