@@ -11,6 +11,7 @@ import importlib
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from relaychat.backends.errors import BackendError
 from relaychat.cli.common import UserError, fail
 from relaychat.config import SettingsError, load_settings
 
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         code = args.func(args, settings)
     except (UserError, SettingsError) as exc:
         fail(str(exc))
+    except BackendError as exc:  # a server that died or refused mid-command: its sentence, no traceback
+        fail(str(exc), code=1)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
     sys.exit(code or 0)

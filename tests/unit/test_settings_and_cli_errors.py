@@ -95,3 +95,23 @@ def test_a_profile_file_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> Non
     result = _cli("run", "--profile", str(bad), "--no-autostart", "What is 2 + 2?")
     assert result.returncode == 2
     assert "is not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_server_failing_mid_command_is_one_sentence_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seen: a vLLM worker killed by the kernel's OOM killer mid-`bench` printed three chained tracebacks."""
+    from relaychat.backends.errors import ServerFailed
+    from relaychat.cli import bench, main
+
+    def dies(*_: object) -> int:
+        raise ServerFailed(
+            "http://127.0.0.1:8112 closed the connection mid-stream", url="http://127.0.0.1:8112"
+        )
+
+    monkeypatch.setattr(bench, "cmd_bench", dies)
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["bench", "--profile", "same-model", "--no-autostart"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "closed the connection mid-stream" in err and "Traceback" not in err
