@@ -28,7 +28,6 @@ from relaychat.serving import isa
 from relaychat.serving.hardware import read_real_cpu
 from relaychat.serving.models import ConversionError, ensure_model
 from relaychat.serving.setup_plan import after_start, apply_setup
-from relaychat.serving.setup_record import remove_record
 from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
@@ -340,10 +339,7 @@ def running_servers(
         yield servers
     finally:
         for server in started:
-            pid = server.process.pid if server.process is not None else None
-            stop(server)
-            if pid is not None:
-                remove_record(server.url, pid)
+            stop(server)  # its record (who started it, its setup) goes with it
 
 
 def profile_is_local(profile: PairProfile) -> bool:

@@ -167,7 +167,8 @@ def after_start(
                     cpu=cpu.as_dict(),
                     costs=costs,
                     choice=choice.as_dict(),
-                )
+                ),
+                role=server.role,
             )
     if measured and not choice.forced:
         again = plan_setup(profile, cpu)

@@ -1,22 +1,22 @@
 """What setup a running server was started with, for whoever talks to it later (TUI, bench).
 
 vLLM does not report its dtype, and servers started by `relaychat serve` in one terminal are used by
-the chat app or `bench` in another, so the process that starts a server writes a small JSON record
-next to the caches, keyed by host and port. A record whose process is gone is stale and ignored.
+the chat app or `bench` in another. So the setup goes into the server's one record, the one the
+starter writes for the watchdog (`<cache>/servers/<port>.json`, `serving.watchdog`). A record whose
+server process is gone is stale and ignored.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
+import time
 from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, ValidationError
 
-from relaychat.paths import cache_dir
+from relaychat.serving import watchdog
 from relaychat.serving.costs import ServerCosts
-from relaychat.serving.watchdog import pid_alive
 
 
 class SetupRecord(BaseModel):
@@ -36,34 +36,41 @@ class SetupRecord(BaseModel):
         return f"{short}, block {self.block_size}"
 
 
-def records_dir() -> Path:
-    return cache_dir() / "servers"
+def _port(url: str) -> int:
+    return urlparse(url).port or 80
 
 
-def record_path(url: str) -> Path:
-    parsed = urlparse(url)
-    return records_dir() / f"{parsed.hostname or 'localhost'}_{parsed.port or 80}.json"
-
-
-def write_record(record: SetupRecord) -> Path:
-    path = record_path(record.url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record.model_dump(), indent=2) + "\n", encoding="utf-8")
-    return path
+def write_record(record: SetupRecord, role: str = "") -> None:
+    """Add the setup to the server's record (written at its start; made here if there is none)."""
+    port = _port(record.url)
+    server = watchdog.read_record(port)
+    if server is None or server.pid != record.pid:
+        server = watchdog.ServerRecord(
+            port=port,
+            pid=record.pid,
+            owner_pid=os.getpid(),
+            role=role,
+            name=record.model,
+            url=record.url,
+            started_at=time.time(),
+        )
+    server.setup = record.model_dump()
+    watchdog.write_record(server)
 
 
 def remove_record(url: str, pid: int) -> None:
     """Remove the record of `url` if it still describes the process `pid`."""
-    record = read_record(url, check_alive=False)
-    if record is not None and record.pid == pid:
-        record_path(url).unlink(missing_ok=True)
+    watchdog.forget(_port(url), pid)
 
 
 def read_record(url: str, check_alive: bool = True) -> SetupRecord | None:
-    try:
-        record = SetupRecord.model_validate_json(record_path(url).read_text(encoding="utf-8"))
-    except (OSError, ValueError, ValidationError):
+    server = watchdog.read_record(_port(url))
+    if server is None or server.setup is None:
         return None
-    if check_alive and not pid_alive(record.pid):
+    try:
+        record = SetupRecord.model_validate(server.setup)
+    except ValidationError:
+        return None
+    if check_alive and not watchdog.pid_alive(record.pid):
         return None
     return record

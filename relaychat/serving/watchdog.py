@@ -6,9 +6,10 @@ means a closed terminal (SIGHUP), a SIGKILL or a crash of RelayChat left it runn
 holds the read end of a pipe whose write end only RelayChat holds. However RelayChat ends, the kernel
 closes that end; the watchdog reads EOF and stops the server's process group (SIGTERM, then SIGKILL).
 
-Each start also leaves a record (`<cache>/servers/<port>.json`: pid, owner pid, model) so that
-`relaychat serve --status` and the next start can say which servers RelayChat started and whether
-the process that started them is still alive.
+Each start also leaves a record (`<cache>/servers/<port>.json`: pid, owner pid, model, and once
+measured the serving setup) so that `relaychat serve --status` and the next start can say which
+servers RelayChat started and whether the process that started them is still alive, and the TUI and
+`bench` know what dtype a server runs.
 
 Run as `python -m relaychat.serving.watchdog FD PGID PORT` (started by `watch()`, not by hand).
 """
@@ -23,6 +24,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from relaychat.paths import cache_dir
 
@@ -40,6 +42,7 @@ class ServerRecord:
     name: str
     url: str
     started_at: float
+    setup: dict[str, Any] | None = None  # dtype, block size, costs and why (`serving.setup_record`)
 
     @property
     def owner_alive(self) -> bool:

@@ -195,6 +195,7 @@ def test_running_servers_applies_the_choice_before_starting_and_records_after_th
 
     def fake_stop(server: manager.Server, timeout: float = 30.0) -> None:  # never signal a real process
         order.append(f"stop {server.role}")
+        manager.forget(server.port, server.process.pid)  # what `stop` does once the process is gone
 
     monkeypatch.setattr(manager, "is_healthy", lambda url, timeout=1.0: False)
     monkeypatch.setattr(manager, "start", fake_start)
@@ -213,7 +214,7 @@ def test_running_servers_applies_the_choice_before_starting_and_records_after_th
     assert order[:2] == ["start small float32 32", "start large float32 32"]
     assert order.index("warm large") < order.index(f"measure {profile.small.url}")
     assert order[-2:] == ["stop small", "stop large"]
-    assert read_record(profile.large.url) is None  # removed with the server that was started here
+    assert read_record(profile.large.url) is None  # the setup went with the server's one record
     assert "fp32, block 32" in lines[0]
 
 
