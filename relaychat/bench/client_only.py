@@ -23,7 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from relaychat.backends.vllm import VLLMBackend
-from relaychat.bench.fast_backend import FastHTTPBackend, FastSSEBackend
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role, RunFailed, RunFinished, SegmentEnded
 from relaychat.core.profile import PairProfile
@@ -205,22 +204,17 @@ async def client_only(
     max_tokens: int | None,
     traces: bool,
     rate: float | None = None,
-    fast_sse: bool = False,
-    fast_http: bool = False,
     cprofile: Path | None = None,
 ) -> list[ClientLevel]:
     """Start the load generator, point `profile` at it, and measure every level in turn.
 
-    `fast_sse`: stream through `FastSSEBackend` (the one-pass parser of `backends/sse_fast.py`);
-    `fast_http`: through `FastHTTPBackend` (that parser over `backends/http_stream.py`);
     `cprofile`: write a cProfile of the measured levels (not the warm-up) there (it slows them down)."""
     results = []
     with fake_servers(rate) as (urls, pid), tempfile.TemporaryDirectory(prefix="relaychat-bench-") as tmp:
         pointed = profile.with_urls(large=urls["large"], small=urls["small"])
-        kind = FastHTTPBackend if fast_http else FastSSEBackend if fast_sse else VLLMBackend
         backends: dict[Role, VLLMBackend] = {
-            "large": kind(urls["large"], read_timeout=60),
-            "small": kind(urls["small"], read_timeout=60),
+            "large": VLLMBackend(urls["large"], read_timeout=60),
+            "small": VLLMBackend(urls["small"], read_timeout=60),
         }
         try:
             await run_level(pointed, backends, 2, 2, max_tokens, None)  # warm-up: connections, names

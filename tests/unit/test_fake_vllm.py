@@ -102,11 +102,11 @@ def test_cli_client_only_writes_its_levels(tmp_path, capsys) -> None:  # type: i
     out = tmp_path / "client.json"
     argv = ["bench", "--client-only", "--levels", "1,2", "--runs-per-session", "1", "--max-tokens", "60"]
     with pytest.raises(SystemExit) as done:
-        main([*argv, "--fast-http", "--json", str(out)])
+        main([*argv, "--traces", "--json", str(out)])
     assert done.value.code == 0
     document = json.loads(out.read_text())
     assert [level["concurrency"] for level in document["levels"]] == [1, 2]
-    assert document["meta"]["fast_http"] is True
+    assert document["meta"]["traces"] is True
     assert all(level["tokens"] > 0 and level["failed"] == 0 for level in document["levels"])
     assert "client µs/tok" in capsys.readouterr().out
 
