@@ -8,7 +8,7 @@ Rust), after which the tokens are built without validating twice. Server replies
 payload of the wrong shape raises `ValueError` (pydantic's `ValidationError`), which the backend turns
 into a `ProtocolError` as before.
 
-Same results as `VLLMBackend.stream` + `_parse_choice` (tested on the recorded vLLM streams).
+Same results as the httpx-sse + json + pydantic path it replaced (tested on the recorded vLLM streams).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from relaychat.backends.base import StreamChunk, StreamEnd, Token
-from relaychat.backends.errors import ServerFailed
 
 
 class _Logprobs(TypedDict, total=False):
@@ -46,6 +45,10 @@ class _Chunk(TypedDict, total=False):
     choices: list[_Choice] | None
     usage: _Usage | None
     error: Any
+
+
+class MidStreamError(Exception):
+    """vLLM's error object inside a stream (the request failed after its 200); `str()` is its message."""
 
 
 _CHUNK: TypeAdapter[_Chunk] = TypeAdapter(_Chunk)
@@ -96,7 +99,11 @@ class SSEData:
 
 
 def parse_choice(choice: _Choice) -> StreamChunk:
-    """`vllm._parse_choice` on a validated choice: split its text into tokens using vLLM's pieces."""
+    """Split a validated choice's text into its tokens using vLLM's per-token strings when they add up.
+
+    A stop string cut inside the last token: the whole tokens are kept (the relay trims at token
+    boundaries itself, and the ids are whole tokens anyway). Byte-level pieces of a multi-byte character
+    that do not add up to the text: the boundaries are unknown, so the whole text goes to the last token."""
     text = choice.get("text") or ""
     ids = choice.get("token_ids") or []
     logprobs = choice.get("logprobs") or {}
@@ -131,15 +138,15 @@ def parse_choice(choice: _Choice) -> StreamChunk:
     return chunk
 
 
-def parse_payload(payload: bytes, end: StreamEnd, url: str) -> list[StreamChunk]:
+def parse_payload(payload: bytes, end: StreamEnd) -> list[StreamChunk]:
     """One `data:` payload: the chunks worth yielding; `end` collects usage and the finish reason.
 
-    Raises `ServerFailed` for vLLM's mid-stream error object, `ValueError` for a malformed payload."""
+    Raises `MidStreamError` for vLLM's mid-stream error object, `ValueError` for a malformed payload."""
     chunk = _CHUNK.validate_json(payload)
     if "error" in chunk:
         error = chunk["error"]
         message = error.get("message", error) if isinstance(error, dict) else error
-        raise ServerFailed(f"{url} failed mid-stream: {message}", url=url)
+        raise MidStreamError(str(message))
     usage = chunk.get("usage")
     if usage:
         end.prompt_tokens = usage.get("prompt_tokens")
@@ -155,12 +162,12 @@ def parse_payload(payload: bytes, end: StreamEnd, url: str) -> list[StreamChunk]
     return out
 
 
-async def stream_chunks(body: AsyncIterator[bytes], url: str, end: StreamEnd) -> AsyncIterator[StreamChunk]:
+async def stream_chunks(body: AsyncIterator[bytes], end: StreamEnd) -> AsyncIterator[StreamChunk]:
     """The chunks of one streamed response body, up to `[DONE]`; `end` is filled in on the way."""
     framing = SSEData()
     async for data in body:
         for payload in framing.feed(data):
             if payload == _DONE:
                 return
-            for chunk in parse_payload(payload, end, url):
+            for chunk in parse_payload(payload, end):
                 yield chunk

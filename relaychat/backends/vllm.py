@@ -1,20 +1,25 @@
-"""The real engine client: vLLM's OpenAI-compatible `/v1/completions` over httpx, streamed as SSE.
+"""The real engine client: vLLM's OpenAI-compatible `/v1/completions`, the token stream as SSE.
 
-One kept-alive `httpx.AsyncClient` per server, the served model name resolved once, vLLM's extras
-(`min_tokens`, `top_k`, `return_token_ids`, ...) at the top level of the JSON body. Leaving the
-`stream()` iterator early closes the HTTP response, which makes vLLM abort the request.
+The served model name is resolved once, vLLM's extras (`min_tokens`, `top_k`, `return_token_ids`, ...)
+go at the top level of the JSON body. Short calls (models, feeds, tokenize, probes, metrics) use one
+kept-alive `httpx.AsyncClient`. The token stream, the hot path, uses `aiohttp` (its C HTTP parser costs
+a fraction of httpx's layered stack per network read: see docs/evaluation.md, issue 16) and the one-pass
+parser of `sse_fast.py`. Leaving the `stream()` iterator early closes that connection, which makes vLLM
+abort the request.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from email.utils import parsedate_to_datetime
 from time import time
 from typing import Any
+from urllib.request import getproxies
 
+import aiohttp
 import httpx
-from httpx_sse import aconnect_sse
+import pydantic
 
 from relaychat.backends.base import (
     CompletionRequest,
@@ -22,7 +27,6 @@ from relaychat.backends.base import (
     PromptScores,
     StreamChunk,
     StreamEnd,
-    Token,
 )
 from relaychat.backends.errors import (
     BackendError,
@@ -34,9 +38,15 @@ from relaychat.backends.errors import (
     ServerUnreachable,
     explain_rejection,
 )
+from relaychat.backends.sse_fast import MidStreamError, stream_chunks
 from relaychat.redact import redact_text, redact_url
 
 MAX_RETRY_AFTER_S = 600.0  # a longer Retry-After is honoured only up to this
+STREAM_HEADERS = {
+    "Accept": "text/event-stream",
+    "Cache-Control": "no-store",
+    "Content-Type": "application/json",
+}
 
 
 class VLLMBackend:
@@ -52,7 +62,10 @@ class VLLMBackend:
         self.url = url.rstrip("/")
         self.shown_url = redact_url(self.url)  # what messages say: never the URL's user:password
         self._secrets = (api_key,) if api_key else ()
+        self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._stream_headers = STREAM_HEADERS | ({"Authorization": f"Bearer {api_key}"} if api_key else {})
+        self._streams: aiohttp.ClientSession | None = None  # made on first use: it needs a running loop
         self._model = model
         self._info: ModelInfo | None = None
         self._stop_support: dict[int, bool] = {}  # stop-list size -> accepted by the server
@@ -74,31 +87,50 @@ class VLLMBackend:
         return redact_text(message, self._secrets)
 
     def _translate(self, exc: Exception) -> BackendError:
+        """httpx's and aiohttp's errors as the backend's typed ones, with secrets masked."""
         if isinstance(exc, BackendError):
             return exc
         url = self.shown_url
-        if isinstance(exc, httpx.ConnectTimeout):
+        if isinstance(exc, httpx.ConnectTimeout | aiohttp.ConnectionTimeoutError):
             return ServerTimeout(
                 f"{url} did not accept a connection in time (connect timeout; "
                 "raise it with --connect-timeout or `connect_timeout` in the settings)",
                 url=self.url,
             )
-        if isinstance(exc, httpx.ConnectError):
+        if isinstance(exc, httpx.ConnectError | aiohttp.ClientConnectorError):
             return ServerUnreachable(
                 f"cannot connect to {url}: is the server running? "
                 f"(`relaychat serve --profile cpu-demo` starts the demo servers)",
                 url=self.url,
             )
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
             return ServerTimeout(
                 f"{url} sent nothing for {self._read_timeout:g} s ({type(exc).__name__}; "
                 "raise it with --read-timeout or `read_timeout` in the settings)",
                 url=self.url,
             )
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+        if isinstance(
+            exc,
+            httpx.RemoteProtocolError
+            | httpx.ReadError
+            | aiohttp.ClientPayloadError
+            | aiohttp.ClientConnectionError,
+        ):
             return ServerFailed(self._clean(f"{url} closed the connection mid-stream: {exc}"), url=self.url)
         if isinstance(exc, httpx.HTTPError):
             return ServerFailed(self._clean(f"{url}: {exc}"), url=self.url)
+        if isinstance(exc, aiohttp.ClientResponseError):  # aiohttp's parser: the reply is not HTTP
+            return ProtocolError(
+                self._clean(f"{url} sent a reply that is not HTTP: {exc.message}"), url=self.url
+            )
+        if isinstance(exc, pydantic.ValidationError):  # a stream event, parsed by `sse_fast`
+            # Only pydantic's own words: the input and its location may hold the server's text.
+            first = exc.errors(include_url=False, include_input=False)[0]
+            if not first["loc"] and first["type"] != "json_invalid":
+                return ProtocolError(f"{url} sent a stream event that is not a JSON object", url=self.url)
+            return ProtocolError(
+                f"{url} sent a stream event of the wrong shape: {first['msg']}", url=self.url
+            )
         if isinstance(
             exc, (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError, IndexError)
         ):
@@ -108,25 +140,26 @@ class VLLMBackend:
         raise exc
 
     async def _raise_for_status(self, response: httpx.Response) -> None:
-        if response.status_code < 400:
-            return
-        body = (await response.aread()).decode("utf-8", "replace")
-        detail = self._clean(_error_detail(body))
-        status = response.status_code
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.headers, await response.aread())
+
+    def _status_error(self, status: int, headers: Mapping[str, str], body: bytes) -> BackendError:
+        """The typed error for an HTTP error reply (`headers` looked up by lower-case name)."""
+        detail = self._clean(_error_detail(body.decode("utf-8", "replace")))
         if status in (429, 503):
-            wait = retry_after_s(response.headers.get("retry-after"))
+            wait = retry_after_s(headers.get("retry-after"))
             when = f"; it asks to retry in {wait:g} s" if wait is not None else ""
-            raise ServerBusy(
+            return ServerBusy(
                 f"{self.shown_url} is busy (HTTP {status}): {detail[:400]}{when}",
                 url=self.url,
                 status=status,
                 retry_after=wait,
             )
         if status < 500:
-            raise RequestRejected(
+            return RequestRejected(
                 explain_rejection(status, detail, self.shown_url), url=self.url, status=status
             )
-        raise ServerFailed(
+        return ServerFailed(
             f"{self.shown_url} failed (HTTP {status}): {detail[:400]}", url=self.url, status=status
         )
 
@@ -212,39 +245,37 @@ class VLLMBackend:
 
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk | StreamEnd, None]:
         body = await self._body(request, stream=True, stream_options={"include_usage": True})
+        if self._streams is None:
+            self._streams = aiohttp.ClientSession(
+                # No pool cap: the relay bounds its streams itself (early starts can double them).
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=300),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+                ),
+                # Proxy variables, as httpx honours them for the other calls; only when set, since
+                # trusting the environment also costs a thread hop per request (a netrc lookup).
+                trust_env=bool(getproxies()),
+                cookie_jar=aiohttp.DummyCookieJar(),  # vLLM sets no cookies: skip the per-request filter
+            )
         end = StreamEnd()
+        data = json.dumps(body).encode()
         try:
-            async with aconnect_sse(self._client, "POST", "/v1/completions", json=body) as source:
-                await self._raise_for_status(source.response)
-                async for sse in source.aiter_sse():
-                    if sse.data == "[DONE]":
-                        break
-                    payload = json.loads(sse.data)
-                    if not isinstance(payload, dict):
-                        raise ProtocolError(
-                            f"{self.shown_url} sent a stream event that is not a JSON object: "
-                            f"{sse.data[:80]!r}",
-                            url=self.url,
-                        )
-                    if "error" in payload:  # vLLM reports mid-stream failures as an error object
-                        error = payload["error"]
-                        message = error.get("message", error) if isinstance(error, dict) else error
-                        raise ServerFailed(
-                            self._clean(f"{self.shown_url} failed mid-stream: {message}"), url=self.url
-                        )
-                    usage = payload.get("usage")
-                    if usage:
-                        end.prompt_tokens = usage.get("prompt_tokens")
-                        end.completion_tokens = usage.get("completion_tokens")
-                    for choice in payload.get("choices") or []:
-                        chunk = _parse_choice(choice)
-                        if choice.get("finish_reason") is not None:
-                            end.finish_reason = choice["finish_reason"]
-                            end.stop_reason = choice.get("stop_reason")
-                        if chunk.tokens or chunk.text or chunk.prompt_token_ids:
-                            yield chunk
+            async with self._streams.post(
+                f"{self.url}/v1/completions", data=data, headers=self._stream_headers
+            ) as response:
+                if response.status >= 400:
+                    raise self._status_error(response.status, response.headers, await response.read())
+                async for chunk in stream_chunks(response.content.iter_any(), end):
+                    yield chunk
+                # The body's end after [DONE]: then the connection is kept for the next stream.
+                while await response.content.readany():
+                    pass
         except BackendError:
             raise
+        except MidStreamError as exc:  # vLLM reports mid-stream failures as an error object
+            raise ServerFailed(
+                self._clean(f"{self.shown_url} failed mid-stream: {exc}"), url=self.url
+            ) from None
         except Exception as exc:
             raise self._translate(exc) from exc
         if end.finish_reason is None:
@@ -331,6 +362,8 @@ class VLLMBackend:
         return PromptScores(token_ids=ids, top_logprobs=tops, tokens=texts)
 
     async def aclose(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
         await self._client.aclose()
 
 
@@ -362,31 +395,3 @@ def retry_after_s(value: str | None) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
-def _parse_choice(choice: dict[str, Any]) -> StreamChunk:
-    """Split a chunk's text into its tokens using vLLM's per-token strings when they add up."""
-    text: str = choice.get("text") or ""
-    ids: list[int] = choice.get("token_ids") or []
-    logprobs = choice.get("logprobs") or {}
-    pieces: list[str] = logprobs.get("tokens") or []
-    tops: list[dict[str, float] | None] = logprobs.get("top_logprobs") or []
-    count = max(len(ids), len(pieces))
-    joined = "".join(pieces)
-    if joined != text and joined.startswith(text) and len(pieces) == count:
-        # The server cut the text at a stop string inside the last token: keep the whole tokens (the
-        # relay trims at token boundaries itself, and the ids are the whole tokens anyway).
-        text = joined
-    elif joined != text or len(pieces) != count:
-        # Byte-level pieces of a multi-byte character do not add up to the text: the boundaries
-        # inside this chunk are unknown, so the whole text goes to the chunk's last token.
-        pieces = [""] * max(count - 1, 0) + [text] if count else []
-    tokens = [
-        Token(
-            text=pieces[i],
-            id=ids[i] if i < len(ids) else None,
-            top_logprobs=tops[i] if i < len(tops) else None,
-        )
-        for i in range(count)
-    ]
-    return StreamChunk(text=text, tokens=tokens, prompt_token_ids=choice.get("prompt_token_ids"))

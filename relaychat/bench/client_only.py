@@ -5,7 +5,9 @@ this process is the client's own: SSE and JSON parsing, the relay's state machin
 and (with `traces=True`) the trace writer. At each concurrency K, K sessions run relays side by side;
 the result is process CPU per received token (kept + discarded + cancelled early-start tokens),
 tokens/s, and the event-loop lag: how late a 60 Hz heartbeat wakes up, which is how long a UI or any
-other coroutine in the process could not run.
+other coroutine in the process could not run. Before each level the heartbeat runs alone for a second:
+what an idle process with that clock costs (on a VM every wake-up from idle costs CPU) is reported as
+the "idle loop" part of the per-token figure.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from relaychat.backends.vllm import VLLMBackend
-from relaychat.bench.fast_backend import FastHTTPBackend, FastSSEBackend
 from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role, RunFailed, RunFinished, SegmentEnded
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 
 HEARTBEAT_S = 1 / 60  # a 60 Hz frame clock: the TUI's budget, and cheap enough not to weigh on K = 1
+IDLE_S = 1.0  # how long the heartbeat runs alone before each level, to measure what it costs by itself
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,12 @@ class ClientLevel:
     lag_max_ms: float
     server_cpu_s: float | None  # the load generator's CPU over the same span
     first_error: str | None = None
+    idle_cpu_per_s: float = 0.0  # CPU of the process with only the heartbeat running, per second
+
+    @property
+    def idle_us_per_token(self) -> float:
+        """The part of `us_per_token` an idle process with the same 60 Hz heartbeat spends anyway."""
+        return self.idle_cpu_per_s * self.wall_s / self.tokens * 1e6 if self.tokens else float("nan")
 
     @property
     def us_per_token(self) -> float:
@@ -62,7 +70,11 @@ class ClientLevel:
         return self.cpu_s / self.wall_s if self.wall_s else float("nan")
 
     def as_dict(self) -> dict[str, object]:
-        derived = {"us_per_token": self.us_per_token, "tokens_per_s": self.tokens_per_s}
+        derived = {
+            "us_per_token": self.us_per_token,
+            "idle_us_per_token": self.idle_us_per_token,
+            "tokens_per_s": self.tokens_per_s,
+        }
         return asdict(self) | derived | {"core_share": self.core_share}
 
 
@@ -175,6 +187,10 @@ async def run_level(
 
     lags: list[float] = []
     ticker = asyncio.create_task(_heartbeat(lags))
+    idle0 = time.process_time()
+    await asyncio.sleep(IDLE_S)  # the heartbeat alone: on a VM each wake-up from idle costs CPU
+    idle_cpu_per_s = (time.process_time() - idle0) / IDLE_S
+    lags.clear()
     server0 = process_cpu_s(server_pid) if server_pid else None
     cpu0, t0 = time.process_time(), time.perf_counter()
     try:
@@ -195,6 +211,7 @@ async def run_level(
         lag_max_ms=max(lags, default=float("nan")) * 1000,
         server_cpu_s=None if server0 is None or server1 is None else server1 - server0,
         first_error=errors[0] if errors else None,
+        idle_cpu_per_s=idle_cpu_per_s,
     )
 
 
@@ -205,22 +222,17 @@ async def client_only(
     max_tokens: int | None,
     traces: bool,
     rate: float | None = None,
-    fast_sse: bool = False,
-    fast_http: bool = False,
     cprofile: Path | None = None,
 ) -> list[ClientLevel]:
     """Start the load generator, point `profile` at it, and measure every level in turn.
 
-    `fast_sse`: stream through `FastSSEBackend` (the one-pass parser of `backends/sse_fast.py`);
-    `fast_http`: through `FastHTTPBackend` (that parser over `backends/http_stream.py`);
     `cprofile`: write a cProfile of the measured levels (not the warm-up) there (it slows them down)."""
     results = []
     with fake_servers(rate) as (urls, pid), tempfile.TemporaryDirectory(prefix="relaychat-bench-") as tmp:
         pointed = profile.with_urls(large=urls["large"], small=urls["small"])
-        kind = FastHTTPBackend if fast_http else FastSSEBackend if fast_sse else VLLMBackend
         backends: dict[Role, VLLMBackend] = {
-            "large": kind(urls["large"], read_timeout=60),
-            "small": kind(urls["small"], read_timeout=60),
+            "large": VLLMBackend(urls["large"], read_timeout=60),
+            "small": VLLMBackend(urls["small"], read_timeout=60),
         }
         try:
             await run_level(pointed, backends, 2, 2, max_tokens, None)  # warm-up: connections, names

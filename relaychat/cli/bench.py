@@ -145,20 +145,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--traces", action="store_true", help="write every run's trace, as `run` and `eval` do"
     )
     client.add_argument(
-        "--fast-sse",
-        action="store_true",
-        help="stream with the one-pass SSE parser (backends/sse_fast.py) instead of httpx-sse + json",
-    )
-    client.add_argument(
         "--cprofile",
         type=Path,
         metavar="FILE",
         help="write a cProfile of the measured levels to FILE (read it with python -m pstats)",
-    )
-    client.add_argument(
-        "--fast-http",
-        action="store_true",
-        help="stream over asyncio streams (backends/http_stream.py) instead of httpx, with that parser",
     )
     add_cue_args(parser)
     add_profile_args(parser)
@@ -257,22 +247,13 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
                 args.max_tokens,
                 args.traces,
                 args.stream_rate,
-                args.fast_sse,
-                args.fast_http,
                 args.cprofile,
             )
         )
     except FakeServerError as exc:
         raise UserError(str(exc)) from exc
     rate = f"{args.stream_rate:g} tok/s per stream" if args.stream_rate else "unpaced streams"
-    parser = (
-        "asyncio streams + one-pass parser"
-        if args.fast_http
-        else "httpx + one-pass SSE parser"
-        if args.fast_sse
-        else "httpx + httpx-sse + json"
-    )
-    title = f"client only ({rate}, {parser}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
+    title = f"client only ({rate}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
     console = Console(highlight=False)
     if not console.is_terminal:
         console = Console(highlight=False, width=200)
@@ -283,8 +264,6 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
         "profile": profile.name,
         "stream_rate": args.stream_rate,
         "traces": args.traces,
-        "fast_sse": args.fast_sse,
-        "fast_http": args.fast_http,
         "runs_per_session": args.runs_per_session,
         "max_tokens": args.max_tokens or profile.max_tokens,
         "cpu_count": os.cpu_count(),

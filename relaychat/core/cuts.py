@@ -11,6 +11,7 @@ character will confirm a cue or a sentence end, which is when the relay warms th
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,21 +53,43 @@ class CutScanner:
         self._ends: list[int] = []
         self._scan = self._ignore_before = self.base
         self._longest_end = max(map(len, self.end_texts), default=0)
+        needles = sorted(self.end_texts, key=len, reverse=True)
+        self._end_re = re.compile("|".join(map(re.escape, needles))) if needles else None
 
     def add(self, token: Token) -> None:
-        before = len(self.text)
-        self.tokens.append(token)
-        self.text += token.text
-        self._ends.append(len(self.text))
-        if self.cut is None:
-            self.cut = self._find(before, len(self.tokens) - 1)
+        self.add_chunk([token])
+
+    def add_chunk(self, tokens: list[Token]) -> None:
+        """A streamed chunk's tokens. Each is searched as if it came alone (the first cut wins, found
+        on the text up to its token); once a cut is found the rest is appended in one piece."""
+        self.tokens.extend(tokens)
+        if self.cut is not None:
+            self._append(tokens)
+            return
+        ends, first = self._ends, len(self.tokens) - len(tokens)
+        for offset, token in enumerate(tokens):
+            before = len(self.text)
+            self.text += token.text
+            ends.append(len(self.text))
+            self.cut = self._find(before, first + offset)
+            if self.cut is not None:
+                self._append(tokens[offset + 1 :])
+                return
+
+    def _append(self, tokens: list[Token]) -> None:
+        """Text past the cut (the look-ahead): kept for `text_of`, never searched."""
+        ends = self._ends
+        for token in tokens:
+            ends.append((ends[-1] if ends else self.base) + len(token.text))
+        self.text += "".join([t.text for t in tokens])
 
     def _find(self, before: int, i: int) -> Cut | None:
         text, base = self.text, self.base
-        if self.end_texts:
-            done = _find_any(text, self.end_texts, max(base, before - self._longest_end + 1))
+        if self._end_re is not None:
+            # One alternation finds the leftmost of all end texts, as a `find` per end text would.
+            done = self._end_re.search(text, max(base, before - self._longest_end + 1))
             if done is not None:  # keep whole tokens that end before the end text
-                return Cut(bisect.bisect_left(self._ends, done + 1) - 1, "eos")
+                return Cut(bisect.bisect_left(self._ends, done.start() + 1) - 1, "eos")
         if self.stage == "reasoning" and self.answer_from is None:
             if text.find(self.marker, max(base, before - len(self.marker) + 1)) >= 0:
                 if self.answer_in_stream:
@@ -106,8 +129,3 @@ class CutScanner:
         if stop <= start:
             return ""
         return self.text[self._ends[start - 1] if start else self.base : self._ends[stop - 1]]
-
-
-def _find_any(text: str, needles: list[str], start: int) -> int | None:
-    found = [p for p in (text.find(n, start) for n in needles) if p >= 0]
-    return min(found) if found else None

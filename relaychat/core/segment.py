@@ -28,6 +28,7 @@ from relaychat.core.events import (
     Stage,
     StageChanged,
     TokenDelta,
+    token_delta,
 )
 from relaychat.core.generation import Generation
 from relaychat.core.margin import margin_from_logprobs
@@ -122,8 +123,7 @@ class Segment:
                     timing.first_t, timing.first_arrival = now, arrived
                     timing.first_chunk_tokens = len(item.tokens)
                 timing.last_t = now
-                for token in item.tokens:
-                    scanner.add(token)
+                scanner.add_chunk(item.tokens)
                 cut = scanner.cut
                 if cut is not None:
                     cut.index = max(cut.index, emitted - 1)  # never take back what was shown
@@ -210,14 +210,13 @@ class Segment:
         )
 
     def _delta(self, stage: Stage, tokens: list[Token]) -> TokenDelta:
-        return TokenDelta(
-            t=self._gen.clock(),
-            model=self.role,
-            segment=self._index,
-            stage=stage,
-            text="".join(t.text for t in tokens),
-            token_ids=[t.id for t in tokens if t.id is not None],
-            margins=[
-                margin_from_logprobs(t.top_logprobs.values()) if t.top_logprobs else None for t in tokens
-            ],
+        # Built without validating again: every value is typed by construction (same event, same JSON).
+        return token_delta(
+            self._gen.clock(),
+            self.role,
+            self._index,
+            stage,
+            "".join([t.text for t in tokens]),
+            [t.id for t in tokens if t.id is not None],
+            [margin_from_logprobs(t.top_logprobs.values()) if t.top_logprobs else None for t in tokens],
         )

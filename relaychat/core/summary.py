@@ -24,27 +24,49 @@ from relaychat.core.events import (
 
 
 class SummaryBuilder:
+    """Folds events into a `RunSummary`. The token path keeps plain counters (pydantic's `__setattr__`
+    on every token cost more than the rest of the fold); `summary` and `result()` bring them in."""
+
     def __init__(self, mode: str = "relay", profile: str = "") -> None:
-        self.summary = RunSummary(mode=mode, profile=profile)
+        self._summary = RunSummary(mode=mode, profile=profile)
         self._reasoning: list[str] = []
         self._answer: list[str] = []
+        # per model: [tokens, reasoning_tokens, answer_tokens] from token events
+        self._counts: dict[str, list[int]] = {"large": [0, 0, 0], "small": [0, 0, 0]}
+        self._ttft_s: float | None = None
+        self._wall_s = 0.0
+
+    @property
+    def summary(self) -> RunSummary:
+        """The counts so far (the text fields are filled by `result()` only)."""
+        s = self._summary
+        for role, (tokens, reasoning, answer) in self._counts.items():
+            stats = s.stats("large" if role == "large" else "small")
+            stats.tokens, stats.reasoning_tokens, stats.answer_tokens = tokens, reasoning, answer
+        if s.ttft_s is None:
+            s.ttft_s = self._ttft_s
+        s.wall_s = max(s.wall_s, self._wall_s)
+        return s
 
     def add(self, event: RelayEvent) -> None:
-        s = self.summary
-        if isinstance(event, RunStarted):
-            s.mode, s.profile, s.cue_detection = event.mode, event.profile, event.cue_detection
-        elif isinstance(event, TokenDelta):
-            stats = s.stats(event.model)
+        if isinstance(event, TokenDelta):
+            counts = self._counts[event.model]
             count = len(event.token_ids) or len(event.margins) or (1 if event.text else 0)
-            stats.tokens += count
+            counts[0] += count
             if event.stage == "reasoning":
-                stats.reasoning_tokens += count
+                counts[1] += count
                 self._reasoning.append(event.text)
             else:
-                stats.answer_tokens += count
+                counts[2] += count
                 self._answer.append(event.text)
-            if s.ttft_s is None:
-                s.ttft_s = event.t
+            if self._ttft_s is None:
+                self._ttft_s = event.t
+            if event.t > self._wall_s:
+                self._wall_s = event.t
+            return
+        s = self._summary
+        if isinstance(event, RunStarted):
+            s.mode, s.profile, s.cue_detection = event.mode, event.profile, event.cue_detection
         elif isinstance(event, SegmentStarted):
             stats = s.stats(event.model)
             stats.segments += 1
@@ -78,12 +100,14 @@ class SummaryBuilder:
                 s.reasoning_ended_by = "marker"
         elif isinstance(event, (RunFinished, RunFailed)):
             return
-        s.wall_s = max(s.wall_s, event.t)
+        if event.t > self._wall_s:
+            self._wall_s = event.t
 
     def result(self) -> RunSummary:
-        self.summary.reasoning = "".join(self._reasoning)
-        self.summary.answer = "".join(self._answer)
-        return self.summary.model_copy(deep=True)
+        summary = self.summary
+        summary.reasoning = "".join(self._reasoning)
+        summary.answer = "".join(self._answer)
+        return summary.model_copy(deep=True)
 
 
 def summarize(events: Iterable[RelayEvent]) -> RunSummary:

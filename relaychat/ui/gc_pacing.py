@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 FREEZE_EVERY_S = 0.25
 
@@ -38,3 +40,20 @@ class GcPacer:
         if self.active:
             self.active = False
             gc.unfreeze()
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No collection while a large batch of long-lived objects is built (a trace being loaded for a
+    replay). The young collections its allocations trigger escalate to full ones that walk the whole
+    heap, and a collection holds the GIL even when a worker thread triggers it: two of them, 50-70 ms
+    each, stalled the first frames of the 32k-token replay. The batch is then frozen like a streaming
+    run's survivors; `GcPacer.stop` hands everything back to the collector when the run ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()

@@ -94,6 +94,8 @@ def test_client_only_runs_the_load_generator_in_a_child_process() -> None:
     assert [level.concurrency for level in levels] == [2]
     assert levels[0].failed == 0 and levels[0].tokens > 0
     assert levels[0].server_cpu_s is not None
+    # The idle heartbeat's share is measured apart, and is a part of the whole.
+    assert 0 < levels[0].idle_us_per_token < levels[0].us_per_token
 
 
 def test_cli_client_only_writes_its_levels(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -102,11 +104,11 @@ def test_cli_client_only_writes_its_levels(tmp_path, capsys) -> None:  # type: i
     out = tmp_path / "client.json"
     argv = ["bench", "--client-only", "--levels", "1,2", "--runs-per-session", "1", "--max-tokens", "60"]
     with pytest.raises(SystemExit) as done:
-        main([*argv, "--fast-http", "--json", str(out)])
+        main([*argv, "--traces", "--json", str(out)])
     assert done.value.code == 0
     document = json.loads(out.read_text())
     assert [level["concurrency"] for level in document["levels"]] == [1, 2]
-    assert document["meta"]["fast_http"] is True
+    assert document["meta"]["traces"] is True
     assert all(level["tokens"] > 0 and level["failed"] == 0 for level in document["levels"])
     assert "client µs/tok" in capsys.readouterr().out
 

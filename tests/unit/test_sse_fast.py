@@ -1,4 +1,5 @@
-"""The one-pass SSE parser gives exactly what httpx-sse + json + `_parse_choice` give, on real vLLM chunks."""
+"""The one-pass SSE parser gives exactly what a plain reading of the SSE spec + `json` + pydantic models
+give (the httpx-sse path it replaced), on real vLLM chunks."""
 
 from __future__ import annotations
 
@@ -6,18 +7,15 @@ import gzip
 import json
 import random
 from importlib import resources
+from typing import Any
 
+import pydantic
 import pytest
-from httpx_sse._decoders import SSEDecoder
 
-from relaychat.backends.base import CompletionRequest, StreamChunk, StreamEnd
-from relaychat.backends.errors import ProtocolError, ServerFailed
-from relaychat.backends.sse_fast import SSEData, parse_payload, stream_chunks
-from relaychat.backends.vllm import VLLMBackend, _parse_choice
+from relaychat.backends.base import StreamChunk, StreamEnd, Token
+from relaychat.backends.sse_fast import MidStreamError, SSEData, parse_payload, stream_chunks
+from relaychat.backends.vllm import VLLMBackend
 from relaychat.bench import fake_vllm
-from relaychat.bench.fast_backend import FastSSEBackend
-
-URL = "http://test"
 
 
 def _payloads() -> list[str]:
@@ -26,19 +24,58 @@ def _payloads() -> list[str]:
         return [data for line in handle for data in json.loads(line)["data"]]
 
 
-def _reference(payload: str, end: StreamEnd) -> list[StreamChunk]:
-    """The loop body of `VLLMBackend.stream` as it stands."""
+def _reference_choice(choice: dict[str, Any]) -> StreamChunk:
+    """The backend's former `_parse_choice`: validated pydantic models, built the slow, obvious way."""
+    text: str = choice.get("text") or ""
+    ids: list[int] = choice.get("token_ids") or []
+    logprobs = choice.get("logprobs") or {}
+    pieces: list[str] = logprobs.get("tokens") or []
+    tops: list[dict[str, float] | None] = logprobs.get("top_logprobs") or []
+    count = max(len(ids), len(pieces))
+    joined = "".join(pieces)
+    if joined != text and joined.startswith(text) and len(pieces) == count:
+        text = joined
+    elif joined != text or len(pieces) != count:
+        pieces = [""] * max(count - 1, 0) + [text] if count else []
+    tokens = [
+        Token(
+            text=pieces[i],
+            id=ids[i] if i < len(ids) else None,
+            top_logprobs=tops[i] if i < len(tops) else None,
+        )
+        for i in range(count)
+    ]
+    return StreamChunk(text=text, tokens=tokens, prompt_token_ids=choice.get("prompt_token_ids"))
+
+
+def reference_chunks(payload: str, end: StreamEnd) -> list[StreamChunk]:
+    """The former loop body of `VLLMBackend.stream` (json.loads + the reference choice parser)."""
     chunk = json.loads(payload)
     if chunk.get("usage"):
         end.prompt_tokens = chunk["usage"].get("prompt_tokens")
         end.completion_tokens = chunk["usage"].get("completion_tokens")
     out = []
     for choice in chunk.get("choices") or []:
-        parsed = _parse_choice(choice)
+        parsed = _reference_choice(choice)
         if choice.get("finish_reason") is not None:
             end.finish_reason, end.stop_reason = choice["finish_reason"], choice.get("stop_reason")
         if parsed.tokens or parsed.text or parsed.prompt_token_ids:
             out.append(parsed)
+    return out
+
+
+def _spec_decode(stream: bytes) -> list[bytes]:
+    """SSE as the spec reads it, line by line: `data` fields joined by newlines, dispatched at a blank
+    line; comments and other fields ignored; one space after the colon dropped."""
+    out, data = [], []
+    for line in stream.decode().splitlines():
+        if not line:
+            if data:
+                out.append("\n".join(data).encode())
+            data = []
+        elif line.startswith("data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(" ") else value)
     return out
 
 
@@ -47,8 +84,8 @@ def test_same_chunks_and_end_as_the_reference_on_every_recorded_payload() -> Non
     assert len(payloads) > 1000
     ours_end, ref_end = StreamEnd(), StreamEnd()
     for payload in payloads:
-        ours = parse_payload(payload.encode(), ours_end, URL)
-        ref = _reference(payload, ref_end)
+        ours = parse_payload(payload.encode(), ours_end)
+        ref = reference_chunks(payload, ref_end)
         assert [c.model_dump() for c in ours] == [c.model_dump() for c in ref]
         assert ours_end == ref_end
 
@@ -69,14 +106,14 @@ def test_same_chunks_and_end_as_the_reference_on_every_recorded_payload() -> Non
         {"text": "", "token_ids": [], "prompt_token_ids": [1, 2, 3]},
     ],
 )
-def test_same_token_split_on_the_edge_cases(choice: dict) -> None:
+def test_same_token_split_on_the_edge_cases(choice: dict[str, Any]) -> None:
     payload = json.dumps({"choices": [choice]})
-    ours = parse_payload(payload.encode(), StreamEnd(), URL)
-    ref = _reference(payload, StreamEnd())
+    ours = parse_payload(payload.encode(), StreamEnd())
+    ref = reference_chunks(payload, StreamEnd())
     assert [c.model_dump() for c in ours] == [c.model_dump() for c in ref]
 
 
-def test_framing_matches_httpx_sse_at_any_read_boundary() -> None:
+def test_framing_matches_the_spec_at_any_read_boundary() -> None:
     events = ["data: " + p for p in _payloads()[:200]]
     raw = ("\n\n".join(events) + "\n\n").encode()
     rng = random.Random(3)
@@ -87,33 +124,32 @@ def test_framing_matches_httpx_sse_at_any_read_boundary() -> None:
             step = rng.randint(1, 900)
             got += framing.feed(stream[at : at + step])
             at += step
-        decoder, expected = SSEDecoder(), []
-        for line in stream.decode().splitlines():
-            sse = decoder.decode(line)
-            if sse is not None:
-                expected.append(sse.data.encode())
+        expected = _spec_decode(stream)
+        assert len(expected) == 200
         assert got == expected
 
 
 def test_framing_joins_data_lines_and_skips_comments_and_other_fields() -> None:
     framing = SSEData()
-    assert framing.feed(b': ping\n\nevent: x\nid: 3\ndata: {"a":\ndata:1}\n\n') == [b'{"a":\n1}']
+    raw = b': ping\n\nevent: x\nid: 3\ndata: {"a":\ndata:1}\n\n'
+    assert framing.feed(raw) == [b'{"a":\n1}'] == _spec_decode(raw)
 
 
-def test_untrusted_payloads_raise_value_errors_or_server_failed() -> None:
-    with pytest.raises(ValueError):
-        parse_payload(b"{not json", StreamEnd(), URL)
-    with pytest.raises(ValueError):  # a logprob that is not a number
+def test_untrusted_payloads_raise_validation_errors_or_the_servers_message() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        parse_payload(b"{not json", StreamEnd())
+    with pytest.raises(pydantic.ValidationError):  # JSON, but not an object
+        parse_payload(b"[1, 2, 3]", StreamEnd())
+    with pytest.raises(pydantic.ValidationError):  # a logprob that is not a number
         parse_payload(
             b'{"choices": [{"text": "a", "token_ids": [1], "logprobs": {"tokens": ["a"], '
             b'"top_logprobs": [{"a": "high"}]}}]}',
             StreamEnd(),
-            URL,
         )
-    with pytest.raises(ValueError):  # a token id that is not an integer
-        parse_payload(b'{"choices": [{"text": "a", "token_ids": ["x"]}]}', StreamEnd(), URL)
-    with pytest.raises(ServerFailed, match="mid-stream: boom"):
-        parse_payload(b'{"error": {"message": "boom"}}', StreamEnd(), URL)
+    with pytest.raises(pydantic.ValidationError):  # a token id that is not an integer
+        parse_payload(b'{"choices": [{"text": "a", "token_ids": ["x"]}]}', StreamEnd())
+    with pytest.raises(MidStreamError, match=r"^boom$"):
+        parse_payload(b'{"error": {"message": "boom"}}', StreamEnd())
 
 
 async def test_stream_chunks_stops_at_done() -> None:
@@ -122,35 +158,17 @@ async def test_stream_chunks_stops_at_done() -> None:
         raise AssertionError("read past [DONE]")
 
     end = StreamEnd()
-    chunks = [c async for c in stream_chunks(body(), URL, end)]
+    chunks = [c async for c in stream_chunks(body(), end)]
     assert [c.text for c in chunks] == ["a"]
 
 
-async def test_fast_backend_streams_what_the_current_backend_streams() -> None:
-    request = CompletionRequest(prompt=[1, 2], max_tokens=40)
-    results = []
-    for kind in (VLLMBackend, FastSSEBackend):
-        started = await fake_vllm.start({"large": 0})  # a fresh server replays from the same start
-        backend = kind(f"http://127.0.0.1:{fake_vllm.port_of(started['large'])}")
+async def test_a_malformed_stream_is_a_protocol_error_that_does_not_echo_the_payload() -> None:
+    backend = VLLMBackend("http://127.0.0.1:9")
+    for payload in (b"{\x1b[2J oops", b'{"choices": [{"token_ids": ["\\u001b]0;pwned"]}]}'):
         try:
-            results.append([item.model_dump() async for item in backend.stream(request)])
-        finally:
-            await backend.aclose()
-            started["large"].close()
-    assert results[0] == results[1]
-    assert results[1][-1]["completion_tokens"] == 40
-
-
-async def test_fast_backend_reports_a_malformed_stream_as_a_protocol_error() -> None:
-    backend = FastSSEBackend("http://127.0.0.1:9")
-
-    async def body():  # type: ignore[no-untyped-def]
-        yield b"data: {oops\n\n"
-
-    with pytest.raises(ProtocolError):
-        try:
-            async for _ in stream_chunks(body(), URL, StreamEnd()):
-                pass
-        except Exception as exc:
-            raise backend._translate(exc) from exc
+            parse_payload(payload, StreamEnd())
+        except pydantic.ValidationError as exc:
+            error = backend._translate(exc)
+        assert error.kind == "protocol" and "wrong shape" in str(error)
+        assert "\x1b" not in str(error) and "pwned" not in str(error)
     await backend.aclose()

@@ -30,6 +30,7 @@ from relaychat.inert import inert
 from relaychat.redact import redact_url
 from relaychat.ui.chat_settings import ChatSettings
 from relaychat.ui.feed import FLUSH_INTERVAL_S, MAX_BATCH, LiveFeed
+from relaychat.ui.gc_pacing import collections_paused
 from relaychat.ui.live_stats import LiveStats
 from relaychat.ui.pacing import Pacer
 from relaychat.ui.servers import ServerKeeper
@@ -289,7 +290,8 @@ class ChatScreen(Screen[None]):
     @work(group="generation", exclusive=True)
     async def replay(self, path: Path, speed: float) -> None:
         try:
-            events = await asyncio.to_thread(load_trace, path)  # a long trace takes a while to parse
+            with collections_paused():  # a long trace takes a while to parse
+                events = await asyncio.to_thread(load_trace, path)
         except TraceError as exc:
             self.notify(str(exc), severity="error")
             return

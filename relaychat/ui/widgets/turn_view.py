@@ -24,6 +24,7 @@ from relaychat.core.events import (
     TokenDelta,
 )
 from relaychat.inert import inert
+from relaychat.ui.widgets.markdown_check import needs_full_render
 from relaychat.ui.widgets.trace_block import TraceBlock
 
 # A block is sealed at the next line break once it holds this many characters. The open block is
@@ -159,13 +160,15 @@ class TurnView(Vertical):
         self._stream = Markdown.get_stream(self._answer)
 
     async def close_stream(self) -> None:
-        """End the answer stream, then render the whole answer once: streamed Markdown is parsed in
-        fragments, and the final layout should not depend on where the fragments happened to split."""
+        """End the answer stream. Streamed Markdown is parsed in fragments, and the final layout must
+        not depend on where they split: the whole answer is rendered again when its blocks differ
+        from a full parse (rarely: that render is what used to stall the last frame)."""
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-            if self._answer is not None:
-                await self._answer.update("".join(self._answer_parts))
+            source = "".join(self._answer_parts)
+            if self._answer is not None and needs_full_render(self._answer, source):
+                await self._answer.update(source)
 
     def _show_result(self, event: RunFinished | RunFailed) -> None:
         summary = event.summary
