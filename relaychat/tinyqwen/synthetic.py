@@ -13,7 +13,10 @@ construction* and calibration has a known right answer:
   at all, is random (seeded), so the cue words themselves are not predictable; what follows them is.
 
 The numbers stay in [1, 99]; multiplications are one digit by one digit. A problem is three operations
-(packs bought, items given away, items found) in a random order.
+(packs bought, items given away, items found) in a random order. Every addition and subtraction is
+worked in columns before its result is written ("ones 7 + 6 = 13, tens 2 + 3 + 1 = 6, and 27 + 36 =
+63."): each digit is then one local step (a one-digit sum, the carry or borrow read off the column
+before), where a whole-number sum written at once was the models' main error (carry slips).
 """
 
 from __future__ import annotations
@@ -105,6 +108,19 @@ def _operations(rng: random.Random, start: int) -> list[tuple[str, int, int]] | 
     return ops
 
 
+def add_columns(x: int, y: int) -> str:
+    """Column addition written out, ones then tens with the carry, so every digit is a local step."""
+    ones = x % 10 + y % 10
+    return f"ones {x % 10} + {y % 10} = {ones}, tens {x // 10} + {y // 10} + {ones // 10} = {(x + y) // 10}"
+
+
+def subtract_columns(x: int, y: int) -> str:
+    """Column subtraction written out: the ones digit borrows ten when it must, the tens pay it back."""
+    borrow = int(x % 10 < y % 10)
+    top = x % 10 + 10 * borrow
+    return f"ones {top} - {y % 10} = {top - y % 10}, tens {x // 10} - {y // 10} - {borrow} = {(x - y) // 10}"
+
+
 def make_example(rng: random.Random) -> Example:
     """One problem and its trace, drawn from `rng` (deterministic for a seeded generator)."""
     while True:
@@ -138,29 +154,32 @@ def make_example(rng: random.Random) -> Example:
             )
             state.restate(f"{name} gets {p} more {items}.", probability=0.5)
             state.value = v = x + p
+            col = add_columns(x, p)
             state.compute(
                 [
-                    f"adding them, {x} + {p} = {v}.",
-                    f"together that makes {x} + {p} = {v}.",
-                    f"{x} + {p} = {v} {items} in total.",
+                    f"adding them: {col}, and {x} + {p} = {v}.",
+                    f"together: {col}, and {x} + {p} = {v} {items}.",
+                    f"the total: {col}, and {x} + {p} = {v}.",
                 ]
             )
         elif kind == "give":
             state.value = v = x - a
+            col = subtract_columns(x, a)
             state.compute(
                 [
-                    f"{name} gives away {a} {items}, and {x} - {a} = {v}.",
-                    f"after giving away {a}, {name} keeps {x} - {a} = {v}.",
-                    f"{x} - {a} = {v} {items} are left.",
+                    f"{name} gives away {a} {items}: {col}, and {x} - {a} = {v}.",
+                    f"after giving away {a}: {col}, and {name} keeps {x} - {a} = {v}.",
+                    f"giving {a} away: {col}, and {x} - {a} = {v} {items} are left.",
                 ]
             )
         else:
             state.value = v = x + a
+            col = add_columns(x, a)
             state.compute(
                 [
-                    f"{name} finds {a} more {items}, and {x} + {a} = {v}.",
-                    f"with {a} more, {name} holds {x} + {a} = {v}.",
-                    f"{x} + {a} = {v} {items} after finding {a} more.",
+                    f"{name} finds {a} more {items}: {col}, and {x} + {a} = {v}.",
+                    f"with {a} more: {col}, and {name} holds {x} + {a} = {v}.",
+                    f"finding {a} more: {col}, and {x} + {a} = {v} {items}.",
                 ]
             )
         state.restate(f"{name} has {v} {items}.")

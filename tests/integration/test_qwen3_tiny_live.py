@@ -2,10 +2,13 @@
 
 Its own session fixture starts the pair (ports 8121/8122; training it first on a fresh machine) and
 stops what it started; healthy servers already on those ports are reused and left running.
+`RELAYCHAT_TEST_QWEN3_PROFILE=path.toml` runs it against a copy of the profile on other ports (and, with
+`RELAYCHAT_CACHE`, other models), so an experiment never reuses or stops someone else's servers.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ QUESTIONS = [e.question for e in synthetic.heldout(4)]
 
 @pytest.fixture(scope="session")
 def qwen3_profile() -> Iterator[PairProfile]:
-    profile = load_profile("qwen3-tiny")
+    profile = load_profile(os.environ.get("RELAYCHAT_TEST_QWEN3_PROFILE", "qwen3-tiny"))
 
     def progress(message: str, fraction: float | None) -> None:
         if fraction in (None, 1.0) or int((fraction or 0) * 100) % 20 == 0:

@@ -17,7 +17,13 @@ from relaychat.serving.models import ConversionError, ensure_model
 from relaychat.tinyqwen import synthetic
 from relaychat.tinyqwen.truth import planted_kind, recovery
 
-SUM = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+)")
+SUM = re.compile(r"(?<![-+*] )\b(\d+) ([-+*]) (\d+) = (\d+)\b(?! [-+*])")  # a whole "x op y = z"
+ADD_COLUMNS = re.compile(
+    r"ones (\d) \+ (\d) = (\d+), tens (\d) \+ (\d) \+ (\d) = (\d), .*?(\d+) \+ (\d+) = (\d+)"
+)
+SUB_COLUMNS = re.compile(
+    r"ones (\d+) - (\d) = (\d), tens (\d) - (\d) - (\d) = (\d), .*?(\d+) - (\d+) = (\d+)"
+)
 
 
 def test_the_same_seed_gives_the_same_problems_and_another_seed_others() -> None:
@@ -34,8 +40,31 @@ def test_every_written_calculation_is_right_and_the_answer_is_the_last_value() -
             x, y, z = int(left), int(right), int(result)
             assert {"+": x + y, "-": x - y, "*": x * y}[op] == z
             assert 0 <= z <= 99
-        assert int(found[-1][3]) == example.answer
+        totals = [f for f in found if f[1] != "*"]
+        assert int(totals[-1][3]) == example.answer
         assert f"\\boxed{{{example.answer}}}" in example.answer_text
+
+
+def test_additions_and_subtractions_are_worked_column_by_column_before_the_result() -> None:
+    """Ones column (with its carry or borrow), tens column, then the whole result: each digit written
+    is one local step, the fix for the carry slips of whole-number sums."""
+    for example in synthetic.examples(9, 300):
+        for line in example.reasoning.splitlines():
+            if not [f for f in SUM.findall(line) if f[1] != "*"]:
+                continue
+            add, sub = ADD_COLUMNS.search(line), SUB_COLUMNS.search(line)
+            assert (add is None) != (sub is None), line
+            if add:
+                o1, o2, ones, t1, t2, carry, tens, x, y, z = map(int, add.groups())
+                assert (o1, t1, o2, t2) == (x % 10, x // 10, y % 10, y // 10), line
+                assert ones == o1 + o2 and carry == ones // 10 and tens == t1 + t2 + carry, line
+                assert z == 10 * tens + ones % 10 == x + y, line
+            else:
+                assert sub is not None
+                top, o2, ones, t1, t2, borrow, tens, x, y, z = map(int, sub.groups())
+                assert borrow == int(x % 10 < y % 10) and top == x % 10 + 10 * borrow and o2 == y % 10, line
+                assert ones == top - o2 and (t1, t2) == (x // 10, y // 10) and tens == t1 - t2 - borrow, line
+                assert z == 10 * tens + ones == x - y, line
 
 
 def test_only_the_planted_cues_occur_among_the_91_candidates() -> None:
