@@ -8,6 +8,9 @@ models stop in the same run, and a re-export (another served width) then needs n
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.util
 import shutil
 import sys
 import time
@@ -23,9 +26,37 @@ def folder(spec: TinySpec) -> Path:
     return cache_dir() / "models" / spec.name
 
 
+STAMP = "relaychat-recipe.txt"  # in the model folder and the run's checkpoint folder
+SOURCES = ("synthetic", "train", "export")  # the modules whose code decides what is trained
+
+
+def recipe(spec: TinySpec, run_only: bool = False) -> str:
+    """A hash of what makes the model what it is: its spec and the code of the data, training and export.
+
+    A model (or a checkpoint folder) made by another recipe is stale: served under new code it would be
+    another model than the one documented. `run_only`: the training run's part only (the specs that
+    stop in one run differ in steps and served width, not in their run).
+    """
+    if run_only:
+        spec = dataclasses.replace(spec, name="", steps=0, widen=1, served_intermediate=0)
+    digest = hashlib.sha256(repr(spec).encode())
+    for name in SOURCES:
+        found = importlib.util.find_spec(f"relaychat.tinyqwen.{name}")
+        if found is not None and found.origin:
+            digest.update(Path(found.origin).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _stamped(path: Path, value: str) -> bool:
+    try:
+        return (path / STAMP).read_text(encoding="utf-8").strip() == value
+    except OSError:
+        return False
+
+
 def is_built(spec: TinySpec) -> bool:
     out = folder(spec)
-    return (out / "config.json").exists() and any(out.glob("*.safetensors"))
+    return (out / "config.json").exists() and any(out.glob("*.safetensors")) and _stamped(out, recipe(spec))
 
 
 def ensure_trained(spec: TinySpec, log: Callable[[str], None] = print) -> Path:
@@ -39,7 +70,11 @@ def ensure_trained(spec: TinySpec, log: Callable[[str], None] = print) -> Path:
 
     tokenizer_dir()  # a clear error before minutes of work when the tokenizer package is missing
     work = out.with_name((spec.run or spec.name) + ".train")
+    if work.exists() and not _stamped(work, recipe(spec, run_only=True)):
+        log(f"{work.name}: checkpoints of another recipe (older code or spec): training from the start")
+        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
+    (work / STAMP).write_text(recipe(spec, run_only=True) + "\n", encoding="utf-8")
     log(f"training {spec.name} (once; {spec.steps} steps, checkpoints in {work})")
     started = time.monotonic()
     keep = frozenset(s.steps for s in SPECS.values() if (s.run or s.name) == (spec.run or spec.name))
@@ -49,6 +84,7 @@ def ensure_trained(spec: TinySpec, log: Callable[[str], None] = print) -> Path:
     tmp.mkdir(parents=True)
     try:
         export(spec, model.state_dict(), corpus.used, tmp)
+        (tmp / STAMP).write_text(recipe(spec) + "\n", encoding="utf-8")
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

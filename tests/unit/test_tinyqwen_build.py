@@ -65,3 +65,23 @@ def test_ensure_trained_writes_a_complete_qwen3_folder_once(
     stamp = (out / "config.json").stat().st_mtime_ns
     assert ensure_trained(SPEC, log=lambda _: None) == out  # second call: nothing retrained
     assert (out / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_a_model_or_checkpoints_of_another_recipe_are_stale_and_retrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen: new training code kept serving the previous recipe's models from the cache (no stamp)."""
+    from relaychat.tinyqwen import build
+
+    monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path))
+    out = ensure_trained(SPEC, log=lambda _: None)
+    assert (out / build.STAMP).read_text().strip() == build.recipe(SPEC)
+    (out / build.STAMP).write_text("an-older-recipe\n")  # as a model built by older code looks
+    (out.with_name("test-tiny.train") / build.STAMP).write_text("an-older-recipe\n")
+    assert not is_built(SPEC)
+    logs: list[str] = []
+    ensure_trained(SPEC, log=logs.append)
+    assert is_built(SPEC)
+    assert any("checkpoints of another recipe" in line for line in logs)
+    assert build.recipe(SPEC) != build.recipe(replace(SPEC, lr=1e-3))
+    assert build.recipe(SPEC, run_only=True) == build.recipe(replace(SPEC, steps=2, widen=4), run_only=True)
