@@ -115,6 +115,11 @@ def read_real_cpu(path: Path = CPUINFO) -> CpuInfo:
         return CpuInfo(model, frozenset(), usable_cores())
 
 
+def emulated_class() -> str | None:
+    """The CPU class whose code the servers run instead of this CPU's own (`RELAYCHAT_CPU_FLAGS`), if any."""
+    return emulated_isa(os.environ.get("RELAYCHAT_CPU_FLAGS"), read_real_cpu().flags)
+
+
 def read_cpu(path: Path = CPUINFO) -> CpuInfo:
     """This machine's CPU as the setup decision sees it.
 

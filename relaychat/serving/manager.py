@@ -25,7 +25,7 @@ from relaychat.core.events import Role
 from relaychat.core.profile import ModelSpec, PairProfile
 from relaychat.paths import cache_dir
 from relaychat.serving import isa
-from relaychat.serving.hardware import read_real_cpu
+from relaychat.serving.hardware import emulated_class
 from relaychat.serving.models import ConversionError, ensure_model
 from relaychat.serving.setup_plan import after_start, apply_setup
 from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
@@ -74,7 +74,7 @@ def is_healthy(url: str, timeout: float = 1.0) -> bool:
 def server_env(core: int | None) -> dict[str, str]:
     """vLLM-CPU settings measured in shared/VLLM_CPU.md: caches in our dir, one pinned core each."""
     root = cache_dir()
-    emulated = isa.emulated_isa(os.environ.get("RELAYCHAT_CPU_FLAGS"), read_real_cpu().flags)
+    emulated = emulated_class()
     # Compiled graphs are cached without the instruction set in their key: an emulated class gets its own.
     compiled = root / f"emulated-{emulated}" if emulated else root
     dirs = {name: compiled / name for name in ("vllm", "inductor")} | {n: root / n for n in ("rpc", "tmp")}
@@ -98,9 +98,7 @@ def server_env(core: int | None) -> dict[str, str]:
     )
     if core is not None:
         env["VLLM_CPU_OMP_THREADS_BIND"] = str(core)  # on auto, both servers bind core 0
-    env.update(
-        isa.emulation_env(isa.emulated_isa(os.environ.get("RELAYCHAT_CPU_FLAGS"), read_real_cpu().flags))
-    )
+    env.update(isa.emulation_env(emulated))
     iomp = Path(sys.prefix) / "lib" / "libiomp5.so"
     if TCMALLOC.exists() and iomp.exists() and "LD_PRELOAD" not in os.environ:
         env["LD_PRELOAD"] = f"{TCMALLOC}:{iomp}"

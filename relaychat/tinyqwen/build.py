@@ -70,11 +70,12 @@ def ensure_trained(spec: TinySpec, log: Callable[[str], None] = print) -> Path:
 
     tokenizer_dir()  # a clear error before minutes of work when the tokenizer package is missing
     work = out.with_name((spec.run or spec.name) + ".train")
-    if work.exists() and not _stamped(work, recipe(spec, run_only=True)):
+    run_recipe = recipe(spec, run_only=True)
+    if work.exists() and not _stamped(work, run_recipe):
         log(f"{work.name}: checkpoints of another recipe (older code or spec): training from the start")
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    (work / STAMP).write_text(recipe(spec, run_only=True) + "\n", encoding="utf-8")
+    (work / STAMP).write_text(run_recipe + "\n", encoding="utf-8")
     log(f"training {spec.name} (once; {spec.steps} steps, checkpoints in {work})")
     started = time.monotonic()
     keep = frozenset(s.steps for s in SPECS.values() if (s.run or s.name) == (spec.run or spec.name))

@@ -60,3 +60,19 @@ def test_apply_answers_torchs_cpu_checks_as_the_emulated_cpu(monkeypatch: pytest
     assert isa.apply({"RELAYCHAT_EMULATE_ISA": "avx2"}) == "avx2"
     assert fake_cpu._is_avx512_supported() is False
     assert fake_cpu._is_amx_tile_supported() is False
+
+
+def test_servers_of_an_emulated_class_get_its_environment_and_a_compile_cache_of_their_own(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relaychat.serving import manager
+
+    monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path))
+    monkeypatch.setattr(manager, "emulated_class", lambda: "avx2")
+    env = manager.server_env(core=None)
+    assert env["RELAYCHAT_EMULATE_ISA"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert env["VLLM_CACHE_ROOT"].endswith("emulated-avx2/vllm")  # graphs compiled natively gave NaNs
+    assert env["TMPDIR"] == f"{tmp_path}/tmp"
+    monkeypatch.setattr(manager, "emulated_class", lambda: None)
+    native = manager.server_env(core=None)
+    assert "RELAYCHAT_EMULATE_ISA" not in native and native["VLLM_CACHE_ROOT"] == f"{tmp_path}/vllm"
