@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     small_api_key: SecretStr | None = None  # RELAYCHAT_SMALL_API_KEY
     connect_timeout: float = Field(default=5.0, gt=0)  # seconds to open a connection to a server
     read_timeout: float = Field(default=300.0, gt=0)  # seconds a server may stay silent mid-request
+    # cost model the speedup panel, eval and calibrate project onto: a bundled table or a file ("" = off)
+    projection_target: str | None = None
 
     @classmethod
     def settings_customise_sources(

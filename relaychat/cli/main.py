@@ -26,6 +26,7 @@ COMMANDS = {
     "cues": "relaychat.cli.cues",
     "eval": "relaychat.cli.evaluate",
     "bench": "relaychat.cli.bench",
+    "project": "relaychat.cli.project",
 }
 
 DESCRIPTION = """\

@@ -1,0 +1,128 @@
+"""The token and switch structure of a saved relay trace: what a projection replays.
+
+Only the structure counts: which model wrote how many tokens in which order, how long the prompt was,
+and where the relay warmed the next model up (feeds, early starts). Text, margins and timings are
+left behind, except the measured wall time, which validation compares against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from relaychat.core.events import (
+    RelayEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SegmentEnded,
+    SegmentStarted,
+)
+from relaychat.core.trace import TraceError, load_trace
+
+# Prompt tokens when the trace does not record them (text handoffs): characters per token of English
+# text, plus a chat template's own tokens. Only the first request's prefill depends on it.
+CHARS_PER_TOKEN = 4.0
+TEMPLATE_TOKENS = 16
+
+
+class ShapeError(ValueError):
+    """A trace that cannot be projected; the message is one line that says why."""
+
+
+@dataclass(frozen=True)
+class SegmentShape:
+    model: str  # "large" | "small"
+    stage: str
+    tokens: int  # kept in the output
+    decoded: int  # kept + streamed past a cut (the server decoded them all)
+    fed: bool  # the idle server was fed while this segment streamed
+    early_start: bool  # this segment's request went out before the previous cut was confirmed
+
+
+@dataclass(frozen=True)
+class TraceShape:
+    name: str
+    mode: str
+    profile: str
+    prompt_tokens: int
+    prompt_estimated: bool
+    segments: tuple[SegmentShape, ...]
+    wall_s: float
+    switches: int
+
+    @property
+    def tokens(self) -> int:
+        return sum(s.tokens for s in self.segments)
+
+    def tokens_by(self, role: str) -> int:
+        return sum(s.tokens for s in self.segments if s.model == role)
+
+    @property
+    def large_share(self) -> float:
+        total = self.tokens
+        return self.tokens_by("large") / total if total else 0.0
+
+
+def shape_of(events: Sequence[RelayEvent], name: str = "trace") -> TraceShape:
+    started = next((e for e in events if isinstance(e, RunStarted)), None)
+    if started is None:
+        raise ShapeError(f"{name}: no run_started event (not a whole RelayChat trace)")
+    end = events[-1]
+    if isinstance(end, RunFailed):
+        raise ShapeError(
+            f"{name}: the run failed ({end.error.kind}: {end.error.message}); nothing to project"
+        )
+    if not isinstance(end, RunFinished):
+        raise ShapeError(f"{name}: the trace stops before the run finished; nothing to project")
+    opened: dict[int, SegmentStarted] = {}
+    segments: list[SegmentShape] = []
+    prompt_tokens: int | None = None
+    for event in events:
+        if isinstance(event, SegmentStarted):
+            opened[event.index] = event
+            if prompt_tokens is None and event.index == 0 and event.prompt_tokens:
+                prompt_tokens = event.prompt_tokens
+        elif isinstance(event, SegmentEnded):
+            if event.index not in opened:
+                raise ShapeError(f"{name}: segment {event.index} ends without starting")
+            segments.append(
+                SegmentShape(
+                    model=event.model,
+                    stage=event.stage,
+                    tokens=event.tokens,
+                    decoded=event.tokens + event.discarded_tokens,
+                    fed=event.prefill_feeds > 0,
+                    early_start=event.early_start,
+                )
+            )
+    if not any(s.tokens for s in segments):
+        raise ShapeError(f"{name}: the run wrote no tokens; nothing to project")
+    estimated = prompt_tokens is None
+    if prompt_tokens is None:
+        chars = sum(len(m.get("content", "")) for m in started.messages)
+        prompt_tokens = round(chars / CHARS_PER_TOKEN) + TEMPLATE_TOKENS
+    summary = end.summary
+    return TraceShape(
+        name=name,
+        mode=started.mode,
+        profile=started.profile,
+        prompt_tokens=prompt_tokens,
+        prompt_estimated=estimated,
+        segments=tuple(segments),
+        wall_s=summary.wall_s or end.t,
+        switches=summary.switches,
+    )
+
+
+def load_shape(path: Path | str) -> TraceShape:
+    """The shape of a saved trace; every reason it cannot be projected is a `ShapeError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise ShapeError(f"{path} is a folder, not a trace file")
+    try:
+        events = load_trace(path)
+    except TraceError as exc:
+        raise ShapeError(str(exc)) from exc
+    return shape_of(events, str(path))
