@@ -16,6 +16,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from relaychat.backends.base import Backend
@@ -26,6 +27,7 @@ from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role
 from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
+from relaychat.core.trace import recorded
 
 RunDone = Callable[[Scenario, RunObservation], None]
 
@@ -38,6 +40,7 @@ class BenchPlan:
     base_seed: int = 0
     # RelayOptions fields from the servers' measured costs (feed_every...; core.feed_policy): {} = defaults
     tuning: Mapping[str, Any] = field(default_factory=dict)
+    trace_dir: Path | None = None  # save every run's trace here (`relaychat project` replays them)
 
     def jobs(self) -> list[tuple[int, int]]:
         return [(p, r) for r in range(self.repeats) for p in range(len(self.prompts))]
@@ -165,8 +168,14 @@ async def _run_one(
     events: list[RelayEvent] = []
     async with pinned(backends) as chosen:
         controller = RelayController(profile, chosen, options, memory)
-        async for event in controller.run([{"role": "user", "content": plan.prompts[prompt]}]):
-            events.append(event)
+        stream = controller.run([{"role": "user", "content": plan.prompts[prompt]}])
+        if plan.trace_dir is not None:
+            path = plan.trace_dir / f"{scenario.name}-p{prompt}-r{repeat}.jsonl"
+            async for event, _ in recorded(stream, path=path):
+                events.append(event)
+        else:
+            async for event in stream:
+                events.append(event)
     return RunObservation.of(events)
 
 

@@ -109,6 +109,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-warmup", action="store_true", help="skip the short warm-up run")
     parser.add_argument(
+        "--save-traces",
+        type=Path,
+        metavar="DIR",
+        help="save every run's trace in DIR (`relaychat project DIR/*.jsonl` projects them onto a GPU pair)",
+    )
+    parser.add_argument(
         "--sequential",
         action="store_true",
         help="run each scenario as one block (default: "
@@ -179,6 +185,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.max_tokens is not None and args.max_tokens < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     plan = BenchPlan(load_prompts(args, settings), args.repeats, args.max_tokens, args.seed)
+    plan = dataclasses.replace(plan, trace_dir=args.save_traces)
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = Console(stderr=True, highlight=False)
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):

@@ -27,6 +27,7 @@ COMMANDS = {
     "eval": "relaychat.cli.evaluate",
     "bench": "relaychat.cli.bench",
     "project": "relaychat.cli.project",
+    "costs": "relaychat.cli.costs",
 }
 
 DESCRIPTION = """\

@@ -128,8 +128,12 @@ class CostProbe:
         times, _ = self._stream(self._body(ids, 1))
         return times[0]
 
-    def _decode_ms(self, tokens: int) -> float:
-        ids = self._fresh_ids(8)
+    def decode_ms_at(self, context: int, tokens: int = 24) -> float:
+        """Decode ms/token with about `context` tokens in the cache (cost models keep it by context)."""
+        return self._decode_ms(tokens, context)
+
+    def _decode_ms(self, tokens: int, context: int = 8) -> float:
+        ids = self._fresh_ids(context)
         times, generated = self._stream(self._body(ids, tokens) | {"ignore_eos": True})
         if generated < 3 or len(times) < 2:
             raise ProbeError(f"{self.url} streamed {generated} tokens where {tokens} were asked for")

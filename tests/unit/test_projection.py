@@ -184,3 +184,34 @@ def test_cli_a_trace_that_cannot_be_projected_is_one_line_exit_2(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot project" in err and "Traceback" not in err
+
+
+def test_measured_costs_become_a_cost_model_whose_first_token_matches_the_probe() -> None:
+    """A request with k uncached tokens reaches its first token at floor + (k - 1) x prefill."""
+    from relaychat.core.profile import load_profile
+    from relaychat.projection.measured import cost_model_of
+    from relaychat.serving.costs import ServerCosts
+
+    def server(decode: float, floor: float) -> ServerCosts:
+        return ServerCosts(
+            model="m",
+            dtype="bfloat16",
+            block_size=32,
+            prefill_ms_per_token=0.8,
+            decode_ms_per_token=decode,
+            cached_ttft_ms=floor,
+        )
+
+    profile = load_profile("cpu-demo")
+    model = cost_model_of(
+        profile,
+        {"large": server(30.0, 52.0), "small": server(15.0, 40.0)},
+        {"large": 33.0, "small": None},
+        "test cpu",
+        32,
+    )
+    again = parse_cost_model(model.dump(), "measured")
+    large = again.large
+    assert large.request_ms + large.chunk_ms(11, 0) == pytest.approx(52.0 + 10 * 0.8)
+    assert large.decode_ms(512) == pytest.approx(33.0) and large.decode_ms(256) == pytest.approx(31.5)
+    assert again.small.decode_ms(900) == 15.0 and again.provenance.source == "measured"
