@@ -59,6 +59,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         max_tokens=args.max_tokens or settings.max_tokens,
         seed=args.seed if args.seed is not None else settings.seed,
         answer_model=settings.answer_model,
+        projection_target=settings.projection_target,
     )
     explicit_theme = "theme" in settings.model_fields_set
     theme = args.theme or (settings.theme if explicit_theme else remembered_theme() or settings.theme)

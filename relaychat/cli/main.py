@@ -28,6 +28,7 @@ COMMANDS = {
     "bench": "relaychat.cli.bench",
     "project": "relaychat.cli.project",
     "costs": "relaychat.cli.costs",
+    "race": "relaychat.cli.race",
 }
 
 DESCRIPTION = """\

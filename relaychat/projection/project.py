@@ -101,12 +101,25 @@ def _floor(tokens: int, block: int) -> int:
     return tokens - tokens % block
 
 
-def relay_seconds(shape: TraceShape, costs: CostModel, handoff: Handoff) -> float:
-    """The relay's time on `costs`, its segments in order, with cold or warm handoffs."""
+@dataclass(frozen=True)
+class SegmentCost:
+    """One segment on the target (ms): until its first token, then each further token's step."""
+
+    first_ms: float
+    step_ms: float
+    decoded: int
+
+    @property
+    def total_ms(self) -> float:
+        return self.first_ms + self.step_ms * max(self.decoded - 1, 0)
+
+
+def segment_costs(shape: TraceShape, costs: CostModel, handoff: Handoff) -> list[SegmentCost]:
+    """Each segment of the relay on `costs`, in order, with cold or warm handoffs."""
     block = costs.block_size
     cached = {"large": 0, "small": 0}  # tokens of the shared sequence each server has cached
     context = shape.prompt_tokens
-    total_ms = 0.0
+    out: list[SegmentCost] = []
     previous: SegmentShape | None = None
     for index, segment in enumerate(shape.segments):
         model = costs.role("large" if segment.model == "large" else "small")
@@ -121,13 +134,19 @@ def relay_seconds(shape: TraceShape, costs: CostModel, handoff: Handoff) -> floa
             reused = max(reused, _floor(context, block))
         uncached = max(context - reused, 1)
         early = segment.early_start and handoff != "cold"
-        total_ms += 0.0 if early else model.request_ms
-        total_ms += model.chunk_ms(uncached, context - uncached)
-        total_ms += model.decode_span_ms(segment.decoded - 1, context + 1)  # the first came with the chunk
+        first = (0.0 if early else model.request_ms) + model.chunk_ms(uncached, context - uncached)
+        further = max(segment.decoded - 1, 0)
+        step = model.decode_span_ms(further, context + 1) / further if further else 0.0
+        out.append(SegmentCost(first, step, segment.decoded))
         cached[segment.model] = context + max(segment.decoded - 1, 0)
         context += segment.tokens
         previous = segment
-    return total_ms / 1000
+    return out
+
+
+def relay_seconds(shape: TraceShape, costs: CostModel, handoff: Handoff) -> float:
+    """The relay's time on `costs`: the sum of its segments (one model writes at a time)."""
+    return sum(c.total_ms for c in segment_costs(shape, costs, handoff)) / 1000
 
 
 def large_only_seconds(shape: TraceShape, costs: CostModel) -> float:

@@ -18,6 +18,8 @@ from relaychat.core.events import (
     RunStarted,
     SegmentEnded,
     SegmentStarted,
+    Switch,
+    TokenDelta,
 )
 from relaychat.core.trace import TraceError, load_trace
 
@@ -65,29 +67,34 @@ class TraceShape:
         return self.tokens_by("large") / total if total else 0.0
 
 
-def shape_of(events: Sequence[RelayEvent], name: str = "trace") -> TraceShape:
-    started = next((e for e in events if isinstance(e, RunStarted)), None)
-    if started is None:
-        raise ShapeError(f"{name}: no run_started event (not a whole RelayChat trace)")
-    end = events[-1]
-    if isinstance(end, RunFailed):
-        raise ShapeError(
-            f"{name}: the run failed ({end.error.kind}: {end.error.message}); nothing to project"
-        )
-    if not isinstance(end, RunFinished):
-        raise ShapeError(f"{name}: the trace stops before the run finished; nothing to project")
-    opened: dict[int, SegmentStarted] = {}
-    segments: list[SegmentShape] = []
-    prompt_tokens: int | None = None
-    for event in events:
-        if isinstance(event, SegmentStarted):
-            opened[event.index] = event
-            if prompt_tokens is None and event.index == 0 and event.prompt_tokens:
-                prompt_tokens = event.prompt_tokens
+class ShapeBuilder:
+    """Folds events into a shape as they come, so a live panel can project a run still streaming.
+
+    The open segment counts the tokens streamed so far; a token costs one isinstance check and an add.
+    """
+
+    def __init__(self, name: str = "trace") -> None:
+        self.name = name
+        self.started: RunStarted | None = None
+        self.segments: list[SegmentShape] = []
+        self.prompt_tokens: int | None = None
+        self.open_model: str | None = None
+        self.open_stage = "reasoning"
+        self.open_tokens = 0
+        self.switches = 0
+        self.last_t = 0.0
+
+    def add(self, event: RelayEvent) -> None:
+        if isinstance(event, TokenDelta):
+            self.open_tokens += len(event.token_ids) or len(event.margins) or (1 if event.text else 0)
+            self.last_t = event.t
+        elif isinstance(event, SegmentStarted):
+            self.open_model, self.open_stage, self.open_tokens = event.model, event.stage, 0
+            if self.prompt_tokens is None and event.index == 0 and event.prompt_tokens:
+                self.prompt_tokens = event.prompt_tokens
         elif isinstance(event, SegmentEnded):
-            if event.index not in opened:
-                raise ShapeError(f"{name}: segment {event.index} ends without starting")
-            segments.append(
+            self.open_model = None
+            self.segments.append(
                 SegmentShape(
                     model=event.model,
                     stage=event.stage,
@@ -97,23 +104,59 @@ def shape_of(events: Sequence[RelayEvent], name: str = "trace") -> TraceShape:
                     early_start=event.early_start,
                 )
             )
-    if not any(s.tokens for s in segments):
+        elif isinstance(event, Switch):
+            self.switches += 1
+        elif isinstance(event, RunStarted):
+            self.started = event
+        self.last_t = max(self.last_t, event.t)
+
+    def shape(self, wall_s: float | None = None) -> TraceShape | None:
+        """What is known so far (the open segment with its tokens so far); None before any token."""
+        segments = list(self.segments)
+        if self.open_model is not None and self.open_tokens:
+            tokens = self.open_tokens
+            segments.append(SegmentShape(self.open_model, self.open_stage, tokens, tokens, False, False))
+        if self.started is None or not any(s.tokens for s in segments):
+            return None
+        prompt_tokens, estimated = self.prompt_tokens, self.prompt_tokens is None
+        if prompt_tokens is None:
+            chars = sum(len(m.get("content", "")) for m in self.started.messages)
+            prompt_tokens = round(chars / CHARS_PER_TOKEN) + TEMPLATE_TOKENS
+        return TraceShape(
+            name=self.name,
+            mode=self.started.mode,
+            profile=self.started.profile,
+            prompt_tokens=prompt_tokens,
+            prompt_estimated=estimated,
+            segments=tuple(segments),
+            wall_s=self.last_t if wall_s is None else wall_s,
+            switches=self.switches,
+        )
+
+
+def shape_of(events: Sequence[RelayEvent], name: str = "trace") -> TraceShape:
+    """The shape of a whole, finished trace; anything else is a `ShapeError` that says why."""
+    if not any(isinstance(e, RunStarted) for e in events):
+        raise ShapeError(f"{name}: no run_started event (not a whole RelayChat trace)")
+    end = events[-1]
+    if isinstance(end, RunFailed):
+        raise ShapeError(
+            f"{name}: the run failed ({end.error.kind}: {end.error.message}); nothing to project"
+        )
+    if not isinstance(end, RunFinished):
+        raise ShapeError(f"{name}: the trace stops before the run finished; nothing to project")
+    builder = ShapeBuilder(name)
+    opened: set[int] = set()
+    for event in events:
+        if isinstance(event, SegmentStarted):
+            opened.add(event.index)
+        elif isinstance(event, SegmentEnded) and event.index not in opened:
+            raise ShapeError(f"{name}: segment {event.index} ends without starting")
+        builder.add(event)
+    shape = builder.shape(end.summary.wall_s or end.t)
+    if shape is None:
         raise ShapeError(f"{name}: the run wrote no tokens; nothing to project")
-    estimated = prompt_tokens is None
-    if prompt_tokens is None:
-        chars = sum(len(m.get("content", "")) for m in started.messages)
-        prompt_tokens = round(chars / CHARS_PER_TOKEN) + TEMPLATE_TOKENS
-    summary = end.summary
-    return TraceShape(
-        name=name,
-        mode=started.mode,
-        profile=started.profile,
-        prompt_tokens=prompt_tokens,
-        prompt_estimated=estimated,
-        segments=tuple(segments),
-        wall_s=summary.wall_s or end.t,
-        switches=summary.switches,
-    )
+    return shape
 
 
 def load_shape(path: Path | str) -> TraceShape:

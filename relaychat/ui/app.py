@@ -14,6 +14,7 @@ from textual.theme import Theme
 from relaychat.core.events import Mode
 from relaychat.core.profile import ProfileError, builtin_names, load_profile
 from relaychat.paths import data_dir
+from relaychat.ui import projection_actions
 from relaychat.ui.chat_settings import MODES, ChatSettings
 from relaychat.ui.export import export_html, export_jsonl
 from relaychat.ui.screens.chat import BackendFactory, ChatScreen
@@ -59,6 +60,9 @@ class RelayChatApp(App[None]):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, lambda theme: remember_theme(theme.name))
+        if self.chat_settings.projection_target:
+            target = self.chat_settings.projection_target
+            self.call_after_refresh(projection_actions.set_target, self, target, quiet=True)
         if self.initial_replay is not None:
             self.chat.replay(self.initial_replay, self.replay_speed)
 
@@ -108,6 +112,12 @@ class RelayChatApp(App[None]):
         if choice is not None:
             self.chat.replay(choice.path, choice.speed)
 
+    def action_pick_target(self) -> None:
+        projection_actions.pick_target(self)
+
+    def action_race(self) -> None:
+        self.run_worker(projection_actions.race_current_turn(self), group="race", exclusive=True)
+
     def export_transcript(self) -> tuple[Path, Path] | None:
         turns = self.chat.session.turns
         if not turns:
@@ -148,6 +158,7 @@ class RelayChatApp(App[None]):
         yield SystemCommand(
             "Export transcript", "HTML with colours + JSONL, in the data folder (F6)", self.export_transcript
         )
+        yield from projection_actions.projection_commands(self)
         yield SystemCommand("Help", "Keys and how to read the screen (F1)", self.action_help)
 
 

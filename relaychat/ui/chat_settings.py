@@ -24,6 +24,7 @@ class ChatSettings:
     cue_source: str = ""
     disabled: set[str] = field(default_factory=set)
     feed_every: int | None = None  # from the servers' measured costs (core.feed_policy); None: default
+    projection_target: str | None = None  # the speedup panel's "projected on" cost model (settings)
 
     def __post_init__(self) -> None:
         if not self.cues:

@@ -24,6 +24,7 @@ from relaychat.core.events import (
     TokenDelta,
 )
 from relaychat.core.summary import SummaryBuilder
+from relaychat.projection.shape import ShapeBuilder
 
 
 @dataclass
@@ -102,6 +103,7 @@ class LiveStats:
     def __init__(self, reference_large_tok_s: float | None = None, window: int = 1024) -> None:
         self.reference_large_tok_s = reference_large_tok_s  # from an earlier run, until this one measures
         self.builder = SummaryBuilder()
+        self.shape = ShapeBuilder("live")  # the run's structure, for the "projected on" line
         self.models: dict[Role, str] = {}
         self.mode = "relay"
         self.margins: deque[tuple[Role, float | None]] = deque(maxlen=window)
@@ -123,6 +125,7 @@ class LiveStats:
 
     def add(self, event: RelayEvent) -> None:
         self.now_t = max(self.now_t, event.t)
+        self.shape.add(event)
         if isinstance(event, (RunFinished, RunFailed)):
             self.final = event.summary
             self.error = event.error if isinstance(event, RunFailed) else None

@@ -56,6 +56,8 @@ class ChatScreen(Screen[None]):
         Binding("f4", "app.edit_cues", "Cues"),
         Binding("f5", "app.pick_replay", "Replay"),
         Binding("f6", "export", "Export"),
+        Binding("f7", "app.pick_target", "Target", show=False),
+        Binding("f8", "app.race", "Race", show=False),
         Binding("plus,equals_sign", "replay_speed(1)", "Faster", show=False),
         Binding("minus", "replay_speed(-1)", "Slower", show=False),
     ]

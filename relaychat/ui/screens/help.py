@@ -22,6 +22,8 @@ HELP = """\
 | **F5** | replay a saved trace, no server needed |
 | **+ / -** | replay faster / slower |
 | **F6** | export the transcript (HTML with colours, and JSONL) |
+| **F7** | project the speedup onto a GPU pair's costs (the "projected on" line), or turn it off |
+| **F8** | race the last relay turn against the large model alone, side by side |
 | **Ctrl+P** | every command, searchable (themes too) |
 | **Ctrl+Q** | quit (what was started is stopped; history is already saved) |
 
@@ -32,7 +34,9 @@ HELP = """\
 - The **answer** follows the reasoning, rendered as Markdown, edged in its writer's colour.
 - **margin p1−p2**: how sure the writing model is about each token (1 = certain), one bar per token.
 - **speedup**: this generation's tokens at the large model's decode rate vs the wall time so far;
-  *bound 1/share* is what a free small model could give at most.
+  *bound 1/share* is what a free small model could give at most. With a target (F7), *projected on*
+  is this run's structure (who wrote how many tokens, where it switched) through that GPU pair's
+  measured costs, and its bound with free switches.
 - **cue hits**: each cue that fired, tokens the small model wrote after it, their mean margin.
   Click a header to sort.
 - Sessions are saved as they happen in the data folder (`sessions/`), one trace per generation.

@@ -5,10 +5,14 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
+from relaychat.projection.costmodel import CostModel
 from relaychat.ui.live_stats import LiveStats
+from relaychat.ui.widgets.projected_line import projected_line
 
 
 class SpeedupPanel(Static):
+    target: CostModel | None = None  # a GPU pair's cost model: adds the "projected on" line
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(Content.styled("no generation yet", "$relay-muted"), **kwargs)  # type: ignore[arg-type]
         self.border_title = "speedup vs large only"
@@ -22,6 +26,7 @@ class SpeedupPanel(Static):
         share = "-" if est.large_share is None else f"{est.large_share * 100:.1f} %"
         rate = "-" if est.large_tok_s is None else f"{est.large_tok_s:.1f} tok/s"
         large_only = "-" if est.large_only_s is None else f"{est.large_only_s:.1f} s"
+        projected = projected_line(stats.shape, self.target)
         self.update(
             Content.assemble(
                 ("speedup ", "$relay-muted"),
@@ -49,5 +54,6 @@ class SpeedupPanel(Static):
                     else "",
                     "$relay-muted",
                 ),
+                *(("\n", projected) if projected is not None else ()),
             )
         )
