@@ -26,18 +26,21 @@ from relaychat.cli.common import (
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.project import resolve_target
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.core.events import Mode
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.evaluation.graders import ProcessGrader
-from relaychat.evaluation.plot import plot_accuracy_latency
+from relaychat.evaluation.plot import plot_accuracy_latency, plot_projected
+from relaychat.evaluation.projected import project_modes, with_projection
 from relaychat.evaluation.records import ManifestMismatch, ResultStore, SampleRecord
 from relaychat.evaluation.render import markdown, rich_table
 from relaychat.evaluation.report import EvalReport, build_report
 from relaychat.evaluation.runner import EvalPlan, EvalRunner, default_out_dir, manifest_for
 from relaychat.paths import data_dir
+from relaychat.projection.costmodel import DEFAULT_TARGET, CostModel, bundled_names
 
 MODES: tuple[Mode, ...] = ("large", "small", "relay")
 
@@ -104,6 +107,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="rebuild the report from saved samples; run nothing"
     )
+    parser.add_argument(
+        "--project-on",
+        metavar="TARGET",
+        help="the report's projected-speedup column and plot use this cost model: a bundled table "
+        f"({', '.join(bundled_names())}) or a file; `off` leaves them out (default: settings "
+        f"`projection_target`, else {DEFAULT_TARGET})",
+    )
     add_cue_args(parser)
     add_profile_args(parser)
     parser.set_defaults(func=cmd_eval)
@@ -159,7 +169,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         return 130
     finally:
         grader.close()
-    report = write_report(store, plan, profile, args.dataset)
+    report = write_report(store, plan, profile, args.dataset, projection_target(args, settings))
     out = Console(highlight=False)
     if not out.is_terminal:
         out = Console(highlight=False, width=200)  # logs and notes: never fold the table
@@ -201,8 +211,19 @@ async def _run_with_progress(runner: EvalRunner, count: int, console: Console) -
                 await backend.aclose()
 
 
-def write_report(store: ResultStore, plan: EvalPlan, profile: PairProfile, dataset: str) -> EvalReport:
-    """Build the report from the saved samples and write JSON, Markdown and the PNG plot."""
+def projection_target(args: argparse.Namespace, settings: Settings) -> CostModel | None:
+    name = args.project_on or settings.projection_target or DEFAULT_TARGET
+    return None if name == "off" else resolve_target(name)
+
+
+def write_report(
+    store: ResultStore,
+    plan: EvalPlan,
+    profile: PairProfile,
+    dataset: str,
+    target: CostModel | None = None,
+) -> EvalReport:
+    """Build the report from the saved samples and write JSON, Markdown and the PNG plots."""
     meta = {
         "dataset": dataset,
         "profile": profile.name,
@@ -215,10 +236,21 @@ def write_report(store: ResultStore, plan: EvalPlan, profile: PairProfile, datas
         "large_model": profile.large.display_name,
         "small_model": profile.small.display_name,
     }
-    report = build_report(store.load(), plan.keys(), meta)
+    records = store.load()
+    if target is not None:
+        meta["projected_on"] = target.name
+    report = build_report(records, plan.keys(), meta)
+    if target is not None:
+        planned = set(plan.keys())
+        fields = with_projection(
+            project_modes((r for k, r in records.items() if k in planned), store.folder, target), target.name
+        )
+        report.modes = [m.model_copy(update=fields.get(m.mode, {})) for m in report.modes]
     (store.folder / "report.json").write_text(
         json.dumps(report.model_dump(), indent=2) + "\n", encoding="utf-8"
     )
     (store.folder / "report.md").write_text(markdown(report), encoding="utf-8")
     plot_accuracy_latency(report, store.folder / "accuracy_latency.png")
+    if target is not None:
+        plot_projected(report, store.folder / "projected_speedup.png")
     return report

@@ -54,3 +54,42 @@ def plot_accuracy_latency(report: EvalReport, path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_projected(report: EvalReport, path: Path) -> Path | None:
+    """Accuracy against the projected speedup on the target pair, one point per mode, with each mode's
+    token-cost bound (free switches) as a hollow marker: how far switches keep it from the bound."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    points = [m for m in report.modes if m.pass_at_1 is not None and m.projected_speedup is not None]
+    if not points:
+        return None
+    target = next((m.projected_on for m in points if m.projected_on), "target")
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=120)
+    for m in points:
+        if m.pass_at_1 is None or m.projected_speedup is None:
+            continue
+        colour = MODE_COLOURS.get(m.mode, "#555555")
+        acc = m.pass_at_1 * 100
+        ax.plot(m.projected_speedup, acc, "o", color=colour, markersize=8, label=m.mode)
+        if m.projected_bound is not None and m.projected_bound > m.projected_speedup * 1.001:
+            ax.plot(m.projected_bound, acc, "o", mfc="none", color=colour, markersize=8)
+            ax.plot([m.projected_speedup, m.projected_bound], [acc, acc], ":", color=colour)
+    ax.axvline(1.0, color="#999999", lw=0.8)
+    ax.set_xlabel(f"projected speedup over large alone on {target} (hollow: free switches)")
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_ylim(-2, 102)
+    ax.legend(title="mode", loc="lower right")
+    ax.grid(alpha=0.3)
+    meta = report.meta
+    ax.set_title(f"{meta.get('dataset', '')} - {meta.get('profile', '')}, projected on {target}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

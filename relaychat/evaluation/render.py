@@ -33,6 +33,7 @@ COLUMNS: list[tuple[str, Callable[[ModeReport], str]]] = [
     ("latency s", lambda m: _num(m.latency_mean_s)),
     ("median s", lambda m: _num(m.latency_median_s)),
     ("speedup", lambda m: "-" if m.speedup_vs_large is None else f"{m.speedup_vs_large:.2f}x"),
+    ("projected", lambda m: "-" if m.projected_speedup is None else f"{m.projected_speedup:.2f}x"),
     ("tokens", lambda m: _num(m.tokens_mean, 0)),
     ("large %", lambda m: _pct(m.large_share)),
     ("switches", lambda m: _num(m.switches_mean, 1)),
@@ -42,12 +43,24 @@ COLUMNS: list[tuple[str, Callable[[ModeReport], str]]] = [
 ]
 
 
+def _projected_note(report: EvalReport) -> str:
+    target = next((m.projected_on for m in report.modes if m.projected_on), None)
+    if target is None:
+        return ""
+    return (
+        f" Projected: each sample's token and switch structure through the {target} cost model, "
+        "large alone for the same tokens over this mode's projected time (warm handoffs), summed over "
+        "the samples; `relaychat project` gives it per trace."
+    )
+
+
 def _title(report: EvalReport) -> str:
     meta = report.meta
     return (
         f"{meta.get('dataset', '?')} on {meta.get('profile', '?')}: {meta.get('problems', '?')} problems x "
         f"{meta.get('samples', '?')} samples, budget {meta.get('max_tokens', '?')} tokens, "
         f"concurrency {meta.get('concurrency', '?')}"
+        + (f", projected on {meta['projected_on']}" if meta.get("projected_on") else "")
     )
 
 
@@ -73,7 +86,7 @@ def markdown(report: EvalReport) -> str:
             f"CI: {', '.join(sorted({m.ci_method for m in report.modes}))}. "
             "Speedup: large-only time over this mode's time, summed over the (problem, sample) pairs both "
             "finished (same seed). Latency is end to end per sample, measured under the run's concurrency. "
-            "TPOT: (latency - TTFT) / (tokens - 1), switch gaps included."
+            "TPOT: (latency - TTFT) / (tokens - 1), switch gaps included." + _projected_note(report)
         ),
         "",
         f"Generated {report.created}.",

@@ -47,6 +47,10 @@ class ModeReport(BaseModel):
     speedup_vs_large: float | None
     speedup_median: float | None
     speedup_pairs: int
+    # the same samples' traces through a target pair's cost model (`eval --project-on`)
+    projected_speedup: float | None = None
+    projected_bound: float | None = None
+    projected_on: str | None = None
 
 
 class EvalReport(BaseModel):
