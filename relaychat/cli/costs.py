@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     measure = actions.add_parser("measure", help="probe the running servers of a profile")
     add_profile_args(measure)
     measure.add_argument("--out", type=Path, required=True, help="where to write the cost model (.json)")
+    measure.add_argument(
+        "--decode-tokens",
+        type=int,
+        default=48,
+        metavar="N",
+        help="tokens per decode measurement (default 48; more averages out a busy machine)",
+    )
     measure.set_defaults(func=cmd_measure)
     show = actions.add_parser("show", help="print a cost model")
     show.add_argument("target", nargs="?", default=None, help="a bundled table or a cost-model file")
@@ -70,7 +77,9 @@ def cmd_measure(args: argparse.Namespace, settings: Settings) -> int:
     device = f"{cpu.describe()}, vLLM servers of profile {profile.name}"
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
-        model = measure_pair(profile, served, block or 16, f"{device}; load average {load}", cpu.key)
+        model = measure_pair(
+            profile, served, block or 16, f"{device}; load average {load}", cpu.key, args.decode_tokens
+        )
     except ProbeError as exc:
         raise UserError(str(exc)) from exc
     args.out.parent.mkdir(parents=True, exist_ok=True)

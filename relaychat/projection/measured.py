@@ -75,17 +75,46 @@ def cost_model_of(
 
 
 def measure_pair(
-    profile: PairProfile, served: Mapping[Role, str], block_size: int, device: str, machine: str
+    profile: PairProfile,
+    served: Mapping[Role, str],
+    block_size: int,
+    device: str,
+    machine: str,
+    decode_tokens: int = 48,
 ) -> CostModel:
-    """Probe both servers of `profile` (first URL of each role) and return their cost model."""
+    """Probe both servers of `profile` (first URL of each role) and return their cost model.
+
+    Decode is timed over `decode_tokens` per context: on a shared machine a longer stream averages
+    over more of the other work's comings and goings."""
     costs: dict[Role, ServerCosts] = {}
     long_decode: dict[Role, float | None] = {}
+    plan = ProbePlan(block_size=block_size, decode_tokens=decode_tokens)
     for role in ("large", "small"):
         spec = profile.spec(role)
         probe = CostProbe(spec.url, served[role], spec.sampling)
         try:
-            costs[role] = probe.measure("served", machine, ProbePlan(block_size=block_size))
-            long_decode[role] = probe.decode_ms_at(LONG_CONTEXT)
+            costs[role] = probe.measure("served", machine, plan)
+            long_decode[role] = probe.decode_ms_at(LONG_CONTEXT, decode_tokens)
         finally:
             probe.close()
     return cost_model_of(profile, costs, long_decode, device, block_size)
+
+
+def averaged(models: list[CostModel]) -> CostModel:
+    """Point by point mean of cost models of the same pair measured at different times (before and
+    after a run, say): what the run most likely met on a machine whose load drifts."""
+    first = models[0]
+
+    def mean_role(role: Role) -> ModelCosts:
+        each = [m.role(role) for m in models]
+        points = [
+            CostPoint(
+                context=point.context,
+                ms={k: sum(m.points[i].ms[k] for m in each) / len(each) for k in point.ms},
+            )
+            for i, point in enumerate(each[0].points)
+        ]
+        request = sum(m.request_ms for m in each) / len(each)
+        return each[0].model_copy(update={"points": points, "request_ms": request})
+
+    return first.model_copy(update={"large": mean_role("large"), "small": mean_role("small")})

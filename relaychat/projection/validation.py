@@ -1,0 +1,110 @@
+"""Does the projection hold where it can be checked? Project runs made on reachable servers through
+those same servers' cost model (measured right before and right after the runs, averaged) and compare
+with the runs' measured wall time. What `tests/benchmarks/test_projection_error.py` records.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relaychat.backends.base import Backend
+from relaychat.bench.runner import BenchPlan, run_interleaved
+from relaychat.bench.scenarios import parse_scenario
+from relaychat.core.events import Role
+from relaychat.core.profile import PairProfile
+from relaychat.projection.costmodel import CostModel
+from relaychat.projection.measured import averaged, measure_pair
+from relaychat.projection.project import project
+from relaychat.projection.shape import load_shape
+from relaychat.serving.cost_probe import served_block_size, served_model
+from relaychat.serving.hardware import read_cpu
+
+
+@dataclass
+class TraceError:
+    trace: str
+    mode: str
+    tokens: int
+    switches: int
+    measured_s: float
+    projected_s: float
+
+    @property
+    def error(self) -> float:
+        return (self.projected_s - self.measured_s) / self.measured_s
+
+
+@dataclass
+class Validation:
+    profile: str
+    cpu: str
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    traces: list[TraceError] = field(default_factory=list)
+
+    def total_error(self, mode: str | None = None) -> float:
+        chosen = [t for t in self.traces if mode is None or t.mode == mode]
+        measured = sum(t.measured_s for t in chosen)
+        return (sum(t.projected_s for t in chosen) - measured) / measured if measured else 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "profile": self.profile,
+            "cpu": self.cpu,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+            "total_error": round(self.total_error(), 4),
+            "relay_error": round(self.total_error("relay"), 4),
+            "large_error": round(self.total_error("large"), 4),
+            "traces": [
+                {
+                    "trace": t.trace,
+                    "mode": t.mode,
+                    "tokens": t.tokens,
+                    "switches": t.switches,
+                    "measured_s": round(t.measured_s, 3),
+                    "projected_s": round(t.projected_s, 3),
+                    "error": round(t.error, 4),
+                }
+                for t in self.traces
+            ],
+        }
+
+
+def measure_now(profile: PairProfile, decode_tokens: int = 48) -> CostModel:
+    served: dict[Role, str] = {}
+    for role in ("large", "small"):
+        spec = profile.spec(role)
+        served[role] = spec.served_name or served_model(spec.url) or ""
+    cpu = read_cpu()
+    block = served_block_size(profile.large.url) or 16
+    return measure_pair(profile, served, block, cpu.describe(), cpu.key, decode_tokens)
+
+
+async def validate(
+    profile: PairProfile,
+    backends: Mapping[Role, Backend],
+    prompts: Sequence[str],
+    folder: Path,
+    max_tokens: int | None = None,
+    modes: Sequence[str] = ("large", "relay"),
+) -> Validation:
+    """Costs, then each prompt in each mode (from empty caches, taking turns), then costs again."""
+    load_before = os.getloadavg()
+    before = measure_now(profile)
+    plan = BenchPlan(list(prompts), max_tokens=max_tokens, trace_dir=folder)
+    await run_interleaved([parse_scenario(m) for m in modes], profile, backends, plan)
+    after = measure_now(profile)
+    costs = averaged([before, after])
+    result = Validation(profile.name, read_cpu().describe(), load_before, os.getloadavg())
+    for path in sorted(folder.glob("*.jsonl")):
+        shape = load_shape(path)
+        p = project(shape, costs)
+        assert p.as_run_s is not None
+        result.traces.append(
+            TraceError(path.name, shape.mode, shape.tokens, shape.switches, shape.wall_s, p.as_run_s)
+        )
+    return result

@@ -1,0 +1,57 @@
+"""Benchmark: the projection against measured wall time, on servers this machine runs.
+
+Costs are measured right before and right after the runs (averaged), each prompt runs large-only and
+relayed from empty caches, and every trace is projected through those costs as it ran (warm handoffs
+where it was fed). The error is recorded per trace and in total; the total must be within 10 %.
+Needs the profile's servers already running (nothing is started here):
+  RELAYCHAT_VALIDATE_PROFILE=cpu-demo (default) | same-model | qwen3-tiny
+  .venv/bin/pytest tests/benchmarks/test_projection_error.py --benchmark-enable -s
+(other pairs: `flock /tmp/relaychat-vllm.lock relaychat serve --profile same-model` in another shell.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from relaychat.connect import make_backends
+from relaychat.core.profile import load_profile
+from relaychat.projection.validation import Validation, validate
+from relaychat.serving.manager import is_healthy
+
+pytestmark = pytest.mark.benchmark
+
+PROMPTS = [
+    "What is the sum of the first 20 positive integers?",
+    "Solve for x: 3x + 7 = 25.",
+    "A rectangle is 7 cm by 12 cm. What is its area and its perimeter?",
+    "What is 15% of 240?",
+]
+
+
+def test_projection_error_against_measured_wall_time(benchmark, tmp_path: Path) -> None:
+    profile = load_profile(os.environ.get("RELAYCHAT_VALIDATE_PROFILE", "cpu-demo"))
+    if not all(is_healthy(profile.spec(role).url) for role in ("large", "small")):
+        pytest.skip(f"the {profile.name} servers are not running (start them; see the module docstring)")
+    max_tokens = int(os.environ.get("RELAYCHAT_VALIDATE_MAX_TOKENS", "160"))
+    result: list[Validation] = []
+
+    async def go() -> None:
+        backends = make_backends(profile)
+        try:
+            result.append(await validate(profile, backends, PROMPTS, tmp_path, max_tokens))
+        finally:
+            for backend in backends.values():
+                await backend.aclose()
+
+    benchmark.pedantic(lambda: asyncio.run(go()), rounds=1, iterations=1)
+    validation = result[0]
+    record = validation.as_json()
+    benchmark.extra_info.update(record)
+    print("\n" + json.dumps(record, indent=1))
+    assert len(validation.traces) == 2 * len(PROMPTS)
+    assert abs(validation.total_error()) <= 0.10, f"projection off by {validation.total_error():+.1%}"
