@@ -77,10 +77,38 @@ def render_markdown(cue_set: dict[str, Any], plot: str | None = None) -> str:
             f"| {s['tokens']} | {_num(s['mean'])} | {_num(s['se'])} | {_num(s['bar'])} | {_num(delta)} "
             f"| {_num(s['token_mean'])} | {_num(s['se_token'])} | {s['reason']} |"
         )
+    lines += projection_lines(cue_set.get("projection"))
     absent = [c for c, s in stats.items() if not s["occurrences"]]
     if absent:
         lines += ["", f"Never followed by a scored token ({len(absent)}): " + ", ".join(map(_cue, absent))]
     return "\n".join(lines) + "\n"
+
+
+def projection_lines(section: dict[str, Any] | None) -> list[str]:
+    """Each candidate cue set's projected speedup on the target beside its accuracy signal."""
+    if not section or not section.get("sets"):
+        return []
+    lines = [
+        "",
+        f"## Cue sets projected on {section['target_title']} ({section['target']})",
+        "",
+        "The calibration traces relayed on paper with each set (large up to a cue, small to the end of "
+        "the sentence), projected through the target's costs. Signal: the mean margin over the tokens "
+        "the small model would write, and its gap to the global mean (higher: the small model is surer "
+        "where it takes over).",
+        "",
+        "| cue set | cues | projected speedup | bound | large share | switches / 1k tokens "
+        "| small mean margin | vs global |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in section["sets"]:
+        lines.append(
+            f"| {row['name']} | {row['cues']} | {row['projected_speedup']:.2f}x "
+            f"| {row['bound_speedup']:.2f}x "
+            f"| {row['large_share'] * 100:.1f} % | {row['switches_per_1k_tokens']} "
+            f"| {_num(row['small_mean_margin'])} | {_num(row['margin_vs_global'])} |"
+        )
+    return lines
 
 
 def write_report(path: Path, cue_set: dict[str, Any], plot: str | None = None) -> Path:

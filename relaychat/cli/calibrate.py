@@ -18,6 +18,7 @@ from relaychat.calibration.metadata import cue_set_metadata, run_identity
 from relaychat.calibration.output import build_cue_set, write_cue_set
 from relaychat.calibration.pipeline import PipelineResult, PipelineSettings, run_pipeline
 from relaychat.calibration.plot import PlotUnavailable, plot_cue_margins
+from relaychat.calibration.projected import projection_section
 from relaychat.calibration.report import write_report
 from relaychat.calibration.selection import RULES, SelectionRule
 from relaychat.calibration.stats import SE_METHODS
@@ -30,6 +31,7 @@ from relaychat.cli.common import (
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.project import resolve_target
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.connect import Connection
@@ -157,6 +159,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="retries of a failed item before it is reported (default: 2)",
     )
     run.add_argument("--no-plot", action="store_true", help="skip margins.png")
+    run.add_argument(
+        "--project-on",
+        metavar="TARGET",
+        help="report each candidate cue set's projected speedup on this cost model beside its accuracy "
+        "signal: a bundled table or a file; `off` leaves it out (default: settings `projection_target`, "
+        "else h200-qwen3)",
+    )
     add_profile_args(parser)
     parser.set_defaults(func=cmd_calibrate)
 
@@ -245,6 +254,12 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         result=result,
     )
     cue_set = build_cue_set(f"{profile.name}-{path.stem}", analysis, metadata)
+    target = None if args.project_on == "off" else resolve_target(args.project_on, settings)
+    if target is not None:
+        sets = {"selected": analysis.selected, f"profile {profile.name}": list(profile.cues)}
+        sets["all candidates"] = candidates
+        margins = trace_margins(result.traces, result.scores)
+        cue_set["projection"] = projection_section(margins, sets, target, analysis.overall.mean)
     cue_file = write_cue_set(out / "cues.json", cue_set)
     plot_name: str | None = None
     if not args.no_plot:
@@ -304,5 +319,13 @@ def _print_result(cue_set: dict[str, Any], cue_file: Path, report: Path, result:
         f"selected {len(cues)} of {len(cue_set['statistics'])} candidates: "
         + (", ".join(repr(c) for c in cues) or "none")
     )
+    section: dict[str, Any] = cue_set.get("projection") or {"sets": []}
+    for row in section["sets"]:
+        margin = "-" if row["small_mean_margin"] is None else f"{row['small_mean_margin']:.3f}"
+        out.print(
+            f"{row['name']}: {row['cues']} cues, projected {row['projected_speedup']:.2f}x on "
+            f"{section['target']} (bound {row['bound_speedup']:.2f}x, large {row['large_share']:.0%}), "
+            f"small mean margin {margin}"
+        )
     out.print(f"cue set: {cue_file}\nreport:  {report}")
     out.print(f'use it:  relaychat run --profile {cue_set["pair"]["profile"]} --cues {cue_file} "..."')
