@@ -15,7 +15,7 @@ from relaychat.bench.runner import BenchPlan, run_interleaved
 from relaychat.bench.scenarios import parse_scenario
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
-from relaychat.projection.costmodel import CostModel
+from relaychat.projection.costmodel import CostModel, CostPoint, ModelCosts
 from relaychat.projection.measured import averaged, measure_pair
 from relaychat.projection.project import project
 from relaychat.projection.shape import load_shape
@@ -39,16 +39,29 @@ class TraceError:
 
 @dataclass
 class Validation:
+    """Two projections of the same runs: through the probe's costs (before and after, averaged), and
+    through the same costs with each server's decode step as the server itself measured it during
+    the runs (its ITL histogram). On a busy shared machine the second is the one that can hold."""
+
     profile: str
     cpu: str
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     traces: list[TraceError] = field(default_factory=list)
+    probe_only: list[TraceError] = field(default_factory=list)
+    decode_ms: dict[str, dict[str, float | None]] = field(default_factory=dict)  # probe / servers
 
-    def total_error(self, mode: str | None = None) -> float:
-        chosen = [t for t in self.traces if mode is None or t.mode == mode]
+    @staticmethod
+    def _error(traces: list[TraceError], mode: str | None) -> float:
+        chosen = [t for t in traces if mode is None or t.mode == mode]
         measured = sum(t.measured_s for t in chosen)
         return (sum(t.projected_s for t in chosen) - measured) / measured if measured else 0.0
+
+    def total_error(self, mode: str | None = None) -> float:
+        return self._error(self.traces, mode)
+
+    def probe_error(self, mode: str | None = None) -> float:
+        return self._error(self.probe_only, mode)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -56,9 +69,13 @@ class Validation:
             "cpu": self.cpu,
             "load_before": self.load_before,
             "load_after": self.load_after,
+            "decode_ms": self.decode_ms,
             "total_error": round(self.total_error(), 4),
             "relay_error": round(self.total_error("relay"), 4),
             "large_error": round(self.total_error("large"), 4),
+            "probe_only_error": round(self.probe_error(), 4),
+            "probe_only_relay_error": round(self.probe_error("relay"), 4),
+            "probe_only_large_error": round(self.probe_error("large"), 4),
             "traces": [
                 {
                     "trace": t.trace,
@@ -96,15 +113,45 @@ async def validate(
     load_before = os.getloadavg()
     before = measure_now(profile)
     plan = BenchPlan(list(prompts), max_tokens=max_tokens, trace_dir=folder)
-    await run_interleaved([parse_scenario(m) for m in modes], profile, backends, plan)
+    metrics = await run_interleaved([parse_scenario(m) for m in modes], profile, backends, plan)
     after = measure_now(profile)
     costs = averaged([before, after])
+    sums: dict[str, list[float]] = {"large": [0.0, 0.0], "small": [0.0, 0.0]}
+    for scenario in metrics:
+        for role, delta in scenario.servers.items():
+            sums[role][0] += delta.itl_sum
+            sums[role][1] += delta.itl_count
+    steps = {role: 1000 * total / count for role, (total, count) in sums.items() if count}
+    during = with_decode(costs, steps)
     result = Validation(profile.name, read_cpu().describe(), load_before, os.getloadavg())
+    result.decode_ms = {
+        role: {"probe": costs.role(role).decode_ms(0), "servers_during_runs": steps.get(role)}
+        for role in ("large", "small")
+    }
     for path in sorted(folder.glob("*.jsonl")):
         shape = load_shape(path)
-        p = project(shape, costs)
-        assert p.as_run_s is not None
-        result.traces.append(
-            TraceError(path.name, shape.mode, shape.tokens, shape.switches, shape.wall_s, p.as_run_s)
-        )
+        for model, into in ((during, result.traces), (costs, result.probe_only)):
+            p = project(shape, model)
+            assert p.as_run_s is not None
+            into.append(
+                TraceError(path.name, shape.mode, shape.tokens, shape.switches, shape.wall_s, p.as_run_s)
+            )
     return result
+
+
+def with_decode(costs: CostModel, steps: Mapping[str, float]) -> CostModel:
+    """`costs` with each role's decode step replaced by `steps[role]` (ms) at every context, chunk
+    costs moved by the same amount: the servers' own step during the runs, the probe's prefill."""
+
+    def moved(role: Role) -> ModelCosts:
+        model = costs.role(role)
+        step = steps.get(role)
+        if step is None:
+            return model
+        points = [
+            CostPoint(context=p.context, ms={k: max(v - p.ms[1] + step, step) for k, v in p.ms.items()})
+            for p in model.points
+        ]
+        return model.model_copy(update={"points": points})
+
+    return costs.model_copy(update={"large": moved("large"), "small": moved("small")})
