@@ -115,6 +115,9 @@ class RelayChatApp(App[None]):
     def action_pick_target(self) -> None:
         projection_actions.pick_target(self)
 
+    def action_examples(self) -> None:
+        projection_actions.pick_example(self)
+
     def action_race(self) -> None:
         self.run_worker(projection_actions.race_current_turn(self), group="race", exclusive=True)
 

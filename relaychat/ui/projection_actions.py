@@ -1,5 +1,6 @@
-"""The chat app's projection and race actions, kept out of app.py: pick the target the speedup
-panel projects onto (F7), and race the current turn against the large model alone (F8)."""
+"""The chat app's projection, race and example actions, kept out of app.py: pick the target the
+speedup panel projects onto (F7), race the current turn against the large model alone (F8), and ask
+an example question that shows the relay well (F9)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
+from textual.widgets import Input
 
 from relaychat.core.events import RelayEvent, RunFinished, RunStarted
 from relaychat.projection.costmodel import (
@@ -17,6 +19,7 @@ from relaychat.projection.costmodel import (
     bundled_names,
     load_cost_model,
 )
+from relaychat.ui.examples import EXAMPLES
 from relaychat.ui.race_setup import make_race
 from relaychat.ui.screens.pick import PickScreen
 from relaychat.ui.screens.race import RaceScreen
@@ -117,6 +120,20 @@ async def race_current_turn(app: RelayChatApp) -> None:
     app.push_screen(RaceScreen(make_race(relay.events, alone, target)))
 
 
+def pick_example(app: RelayChatApp) -> None:
+    items = [(str(i), question) for i, question in enumerate(EXAMPLES)]
+    app.push_screen(PickScreen("Ask an example question", items), partial(ask_example, app))
+
+
+def ask_example(app: RelayChatApp, choice: str | None) -> None:
+    """Put the example in the prompt and send it, as if typed."""
+    if choice is None:
+        return
+    prompt = app.chat.query_one("#prompt", Input)
+    prompt.value = EXAMPLES[int(choice)]
+    prompt.post_message(Input.Submitted(prompt, prompt.value))
+
+
 def projection_commands(app: RelayChatApp) -> Iterable[SystemCommand]:
     yield SystemCommand(
         "Projection target…", "Project the speedup onto a GPU pair's costs (F7)", partial(pick_target, app)
@@ -127,6 +144,13 @@ def projection_commands(app: RelayChatApp) -> Iterable[SystemCommand]:
             "Add the 'projected on' line to the speedup panel",
             partial(set_target, app, name),
             False,
+        )
+    yield SystemCommand(
+        "Example questions…", "Questions that show the relay well on the demo pair (F9)", app.action_examples
+    )
+    for i, question in enumerate(EXAMPLES):
+        yield SystemCommand(
+            f"Ask: {question}", "Send this example question", partial(ask_example, app, str(i)), False
         )
     yield SystemCommand(
         "Race: relay vs large alone",

@@ -130,3 +130,15 @@ def test_a_lane_renders_only_the_tail_that_fits() -> None:
     assert 0 < len(text) <= 90 and "".join(p for p, _ in race.relay.runs).endswith(text)
     with pytest.raises(ValueError, match="needs a target"):
         make_race(relay, None, None)
+
+
+async def test_f9_asks_an_example_question() -> None:
+    from relaychat.ui.examples import EXAMPLES
+
+    app = make_app(Scripted())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f9")
+        await pilot.pause()
+        await pilot.press("enter")  # the first example
+        await wait_turn_done(pilot, app)
+        assert app.chat.session.turns[0].question == EXAMPLES[0]

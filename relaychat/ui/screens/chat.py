@@ -58,6 +58,7 @@ class ChatScreen(Screen[None]):
         Binding("f6", "export", "Export"),
         Binding("f7", "app.pick_target", "Target", show=False),
         Binding("f8", "app.race", "Race", show=False),
+        Binding("f9", "app.examples", "Examples", show=False),
         Binding("plus,equals_sign", "replay_speed(1)", "Faster", show=False),
         Binding("minus", "replay_speed(-1)", "Slower", show=False),
     ]

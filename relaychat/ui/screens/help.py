@@ -24,6 +24,7 @@ HELP = """\
 | **F6** | export the transcript (HTML with colours, and JSONL) |
 | **F7** | project the speedup onto a GPU pair's costs (the "projected on" line), or turn it off |
 | **F8** | race the last relay turn against the large model alone, side by side |
+| **F9** | ask an example question that shows the relay well on the demo pair |
 | **Ctrl+P** | every command, searchable (themes too) |
 | **Ctrl+Q** | quit (what was started is stopped; history is already saved) |
 
