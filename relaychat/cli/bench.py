@@ -39,6 +39,7 @@ from relaychat.cli.common import (
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.connect import Connection
@@ -180,7 +181,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
     plan = BenchPlan(load_prompts(args, settings), args.repeats, args.max_tokens, args.seed)
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
         plan = dataclasses.replace(plan, tuning=relay_tuning(profile, _costs(setup)))
@@ -236,7 +237,7 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
     levels = _levels(args.levels)
     if args.stream_rate is not None and args.stream_rate <= 0:
         raise UserError("--stream-rate must be positive")
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     err.print(f"[dim]client only: levels {levels}, load generator at {args.stream_rate or 'full'} tok/s[/]")
     try:
         results = asyncio.run(

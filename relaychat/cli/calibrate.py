@@ -30,6 +30,7 @@ from relaychat.cli.common import (
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.connect import Connection
@@ -185,9 +186,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if args.retries < 0:
         raise UserError("--retries must be 0 or more")
     if args.k > 20:
-        Console(stderr=True).print(
-            "[yellow]note:[/] vLLM rejects --k above its --max-logprobs (20 by default)"
-        )
+        message_console().print("[yellow]note:[/] vLLM rejects --k above its --max-logprobs (20 by default)")
     max_tokens = args.max_tokens or profile.max_tokens
     seed = args.seed if args.seed is not None else (profile.seed if profile.seed is not None else 0)
     out: Path = (
@@ -206,7 +205,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         retries=args.retries,
         identity=run_identity(profile, path, max_tokens, seed, args.k),
     )
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     err.print(
         f"calibrating [bold]{profile.name}[/] on {path.stem}: {len(problems)} problems x {args.samples} "
         f"samples, {max_tokens} tokens each; work saved in {out}"

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from relaychat.cli.consoles import message_console
 from relaychat.config import Settings
 from relaychat.connect import Connection, make_backends, spec_urls
 from relaychat.core.controller import RelayOptions
@@ -26,7 +27,7 @@ from relaychat.serving.setup_plan import feed_tuning
 
 __all__ = ["connection", "make_backends"]  # one place builds backends (replica-aware) for every command
 
-err_console = Console(stderr=True)
+err_console = message_console()
 
 
 class UserError(Exception):

@@ -26,6 +26,7 @@ from relaychat.cli.common import (
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
 from relaychat.core.events import Mode
@@ -138,7 +139,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         store.prepare(manifest_for(profile, args.dataset, plan))
     except ManifestMismatch as exc:
         raise UserError(str(exc)) from exc
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     grader = ProcessGrader()
     runner = EvalRunner(profile, make_backends(profile, connection(args, settings)), plan, store, grader)
     pending = runner.pending()

@@ -23,6 +23,7 @@ from relaychat.cli.common import (
     servers_up,
     tuned_options,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
 from relaychat.config import Settings
 from relaychat.connect import Connection
@@ -130,7 +131,7 @@ async def _run(
     backends = make_backends(profile, conn)
     controller = RelayController(profile, backends, options)
     out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     final: RelayEvent | None = None
     saved: list[Path] = []
     trace_path: Path | None = None

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from relaychat.cli.common import UserError, add_profile_args, resolve_profile, servers_up
+from relaychat.cli.consoles import message_console
 from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
 from relaychat.redact import redact_url
@@ -134,7 +135,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_status(profile)
     if not profile_is_local(profile):
         raise UserError(f"profile {profile.name!r} is not served locally; see launch/ for how to start it")
-    console = Console(stderr=True)
+    console = message_console()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.measure_dtypes:
