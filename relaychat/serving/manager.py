@@ -15,50 +15,25 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 
-from relaychat.core.events import Role
-from relaychat.core.profile import ModelSpec, PairProfile
+from relaychat.core.profile import PairProfile
 from relaychat.paths import cache_dir
 from relaychat.serving import isa
 from relaychat.serving.hardware import emulated_class
 from relaychat.serving.models import ConversionError, ensure_model
+from relaychat.serving.records import ServerRecord, forget, read_record, write_record
+from relaychat.serving.server import Server
 from relaychat.serving.setup_plan import after_start, apply_setup
-from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
+from relaychat.serving.watchdog import watch
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
 
 class ServeError(RuntimeError):
     """A server could not be started or did not become healthy; the message says what to look at."""
-
-
-@dataclass
-class Server:
-    role: Role
-    spec: ModelSpec
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    dtype: str = "bfloat16"
-    block_size: int = 32  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
-    env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. a stop-string cap
-    watchdog_fd: int | None = None  # held open while the server should live (see serving/watchdog.py)
-
-    @property
-    def url(self) -> str:
-        return self.spec.url
-
-    @property
-    def port(self) -> int:
-        return self.spec.port or urlparse(self.spec.url).port or 8000
-
-    @property
-    def name(self) -> str:
-        return self.spec.served_name or self.spec.bundled or self.role
 
 
 Progress = Callable[[str, float | None], None]  # message, fraction done (None: unknown)
@@ -333,7 +308,9 @@ def running_servers(
             warm_up(server)
         if choice is not None:
             progress("measuring prefill and decode costs", 1.0)
-            after_start(profile, started, choice, log)  # cached costs, setup records for the TUI and bench
+            measured = after_start(profile, started, choice, log)  # also recorded for other processes
+            for server in started:
+                server.costs = measured.get(server.role)
         yield servers
     finally:
         for server in started:
