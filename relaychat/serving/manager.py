@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from relaychat.backends.base import CompletionRequest
+from relaychat.backends.errors import BackendError
+from relaychat.backends.vllm_client import VLLMClient, blocking, completion_body
 from relaychat.core.profile import PairProfile
 from relaychat.paths import cache_dir
 from relaychat.serving import isa
@@ -40,10 +41,7 @@ Progress = Callable[[str, float | None], None]  # message, fraction done (None: 
 
 
 def is_healthy(url: str, timeout: float = 1.0) -> bool:
-    try:
-        return httpx.get(url.rstrip("/") + "/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return blocking(url, lambda client: client.health(timeout), timeout)
 
 
 def server_env(core: int | None) -> dict[str, str]:
@@ -249,24 +247,24 @@ def warm_up(server: Server, timeout: float = 60.0) -> bool:
     first real request will simply be slow).
     """
     sampling = server.spec.sampling
-    body = {
-        "model": server.name,
-        "prompt": "Warm-up: 1 + 1 =",
-        "max_tokens": 4,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "logprobs": 2,
-        "stream": True,
-        **({"top_k": sampling.top_k} if sampling.top_k is not None else {}),
-    }
+    request = CompletionRequest(
+        prompt="Warm-up: 1 + 1 =",
+        max_tokens=4,
+        logprobs=2,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+    )
+    body = completion_body(request, server.name, stream=True)
+
+    async def stream(client: VLLMClient) -> bool:
+        async for _ in client.stream(body):
+            pass
+        return True
+
     try:
-        with httpx.stream(
-            "POST", server.url.rstrip("/") + "/v1/completions", json=body, timeout=timeout
-        ) as r:
-            for _ in r.iter_lines():
-                pass
-            return r.status_code == 200
-    except httpx.HTTPError:
+        return blocking(server.url, stream, timeout)
+    except BackendError:
         return False
 
 
