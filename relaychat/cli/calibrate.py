@@ -1,4 +1,4 @@
-"""`relaychat calibrate`: select a pair's switch cues from data (RELAYGEN.md section 3), resumably."""
+"""`relaychat calibrate`: select a pair's switch cues from data (docs/how-it-works.md), resumably."""
 
 from __future__ import annotations
 

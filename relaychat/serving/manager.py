@@ -45,7 +45,7 @@ def is_healthy(url: str, timeout: float = 1.0) -> bool:
 
 
 def server_env(core: int | None) -> dict[str, str]:
-    """vLLM-CPU settings measured in shared/VLLM_CPU.md: caches in our dir, one pinned core each."""
+    """vLLM-CPU settings (docs/performance.md, "vLLM on a CPU"): caches in our dir, one pinned core each."""
     root = cache_dir()
     emulated = emulated_class()
     # Compiled graphs are cached without the instruction set in their key: an emulated class gets its own.
