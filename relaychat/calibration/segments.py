@@ -1,4 +1,4 @@
-"""Post-cue segments: from the token after a cue to the end of its sentence (RELAYGEN.md section 3).
+"""Post-cue segments: from the token after a cue to the end of its sentence (docs/how-it-works.md).
 
 Cue occurrences come from the runtime's `CueMatcher` and sentence ends from the runtime's
 `sentence_end`, so calibration measures exactly the stretches the relay would hand to the small model.

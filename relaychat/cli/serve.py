@@ -17,8 +17,8 @@ from relaychat.core.profile import PairProfile
 from relaychat.redact import redact_url
 from relaychat.serving.manager import is_healthy, profile_is_local, servers_for
 from relaychat.serving.priors import DTYPES
+from relaychat.serving.records import ServerRecord, all_records
 from relaychat.serving.setup_plan import describe_running, remeasure_running, running_setups
-from relaychat.serving.watchdog import ServerRecord, all_records
 
 DTYPE_NAMES = {
     "auto": "auto",

@@ -1,4 +1,4 @@
-"""The RelayGen state machine (RELAYGEN.md section 2) as an async generator of typed events.
+"""The RelayGen state machine (docs/how-it-works.md, "The relay") as an async generator of typed events.
 
 One generation is one shared sequence of tokens that both models continue in turn:
 

@@ -1,4 +1,4 @@
-"""Where one segment must end, decided token by token on the stream (RELAYGEN.md section 2).
+"""Where one segment must end, decided token by token on the stream (docs/how-it-works.md, "The relay").
 
 The scanner sees every token one model streams in one segment and records the first cut: an end
 text (the model's end of turn), the reasoning-end marker, the reasoning budget in single-model mode,

@@ -1,4 +1,4 @@
-"""The word-boundary cue matcher and the sentence-end rule (RELAYGEN.md section 5 defects)."""
+"""The word-boundary cue matcher and the sentence-end rule (README: where it departs from the reference)."""
 
 from __future__ import annotations
 

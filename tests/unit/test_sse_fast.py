@@ -14,7 +14,7 @@ import pytest
 
 from relaychat.backends.base import StreamChunk, StreamEnd, Token
 from relaychat.backends.sse_fast import MidStreamError, SSEData, parse_payload, stream_chunks
-from relaychat.backends.vllm import VLLMBackend
+from relaychat.backends.transport import Where, translate
 from relaychat.bench import fake_vllm
 
 
@@ -163,12 +163,11 @@ async def test_stream_chunks_stops_at_done() -> None:
 
 
 async def test_a_malformed_stream_is_a_protocol_error_that_does_not_echo_the_payload() -> None:
-    backend = VLLMBackend("http://127.0.0.1:9")
+    where = Where("http://127.0.0.1:9")
     for payload in (b"{\x1b[2J oops", b'{"choices": [{"token_ids": ["\\u001b]0;pwned"]}]}'):
         try:
             parse_payload(payload, StreamEnd())
         except pydantic.ValidationError as exc:
-            error = backend._translate(exc)
+            error = translate(exc, where)
         assert error.kind == "protocol" and "wrong shape" in str(error)
         assert "\x1b" not in str(error) and "pwned" not in str(error)
-    await backend.aclose()
