@@ -18,6 +18,7 @@ from relaychat.core.plan import RelayPlan, Turn
 from relaychat.core.profile import PairProfile
 from relaychat.core.prompt import Message, render_prefix
 from relaychat.core.requests import CuePath, completion_request, room_in_context
+from relaychat.core.sentences import SentenceRule
 
 Handoff = Literal["token_ids", "text"]
 Prompt = str | list[int]
@@ -31,8 +32,12 @@ class SharedSequence:
     ids: list[int] = field(default_factory=list)
     tokens: int = 0
     tail: str = ""  # the last characters, for word-boundary look-behind
+    # The sentence rule's state after the text so far: a small model's segment starts from it, so a
+    # math span or code fence opened before a cue is still open after it.
+    sentences: SentenceRule = field(default_factory=SentenceRule)
 
     def extend(self, text: str, ids: list[int], count: int) -> None:
+        self.sentences.advance(text)
         self.parts.append(text)
         self.ids.extend(ids)
         self.tokens += count

@@ -158,6 +158,7 @@ class Segment:
             answer_in_stream=single and plan.answer_model == self.role,
             budget_left=plan.reasoning_budget - seq.tokens if single else None,
             text_offset=len(seq.text) - len(seq.tail),
+            sentences=seq.sentences if turn.detect == "sentence" else None,
         )
 
     def _finish(

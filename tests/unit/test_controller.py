@@ -360,7 +360,7 @@ async def test_a_possible_sentence_end_warms_the_large_server_with_its_exact_pro
 
 
 def test_sentence_end_suffixes() -> None:
-    from relaychat.core.cues import sentence_end_suffixes as pending
+    from relaychat.core.sentences import sentence_end_suffixes as pending
 
     assert pending("It is 4.") == pending("Why?") == ("",)  # white space next ends the sentence here
     assert pending("Steps:\n") == ("\n",)  # a blank line next ends it after that newline
