@@ -4,8 +4,9 @@ Reasoning models write prose mixed with LaTeX, markdown and code. A sentence end
 - at `.`, `!` or `?` (or an ellipsis) followed by white space, with any closing characters between
   them kept in the sentence: `."` `.)` `?"` `!'` `.**` `.”` `.’`;
 - at a blank line, and at the end of a heading line (`## Step 1`, a line in bold) or a list item;
-- never inside an open math span (`$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]`), inline code or a code
-  fence: the first sentence end after the span closes counts;
+- never inside an open math span (`$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]`, `\\begin..\\end`),
+  inline code or a code fence: the first sentence end after the span closes counts, and a display
+  whose formula ends with a period ends the sentence where it closes;
 - never at a decimal point (`3.5`), a list marker (`2. `), a factorial (`5! = 120`), a title or an
   abbreviation that always precedes something (`Dr.`, `vs.`, `e.g.`, `i.e.`); other abbreviations
   and dotted initialisms (`U.S.`, `p.m.`, `No.`, `Fig.`, `etc.`) end a sentence only when the next
@@ -47,7 +48,8 @@ Pending = tuple[str, ...]
 
 @dataclass
 class _Span:
-    math: str = ""  # "", "$", "$$", "\\(", "\\["
+    math: str = ""  # "", "$", "$$", "\\(", "\\[", "env" (a LaTeX environment, `env` deep)
+    env: int = 0
     code: int = 0  # backticks that opened inline code, or a fence's
     fence: bool = False
 
@@ -206,23 +208,50 @@ class SentenceRule:
                 i = k
                 continue
             if c == "\\":
-                if j + 1 >= n:
+                if j + 2 >= n:  # the command, and the character after a closing one
                     self._i = j
                     return None
                 nxt = buf[j + 1]
+                if nxt.isalpha():
+                    k = j + 1
+                    while k < n and buf[k].isalpha():
+                        k += 1
+                    name = buf[j + 1 : k]
+                    if name == "begin" and span.math in ("", "env"):
+                        span.math, span.env = "env", span.env + 1
+                    elif name == "end" and span.math == "env":
+                        close = buf.find("}", k)
+                        if close < 0 or close + 1 >= n or k >= n:
+                            self._i = j
+                            return None
+                        span.env -= 1
+                        if span.env == 0:
+                            span.math = ""
+                            if self._closes_sentence(j, close + 1):
+                                self._i = close + 1
+                                return self._start + close + 1
+                        k = close + 1
+                    i = k
+                    continue
                 if nxt in "([" and not span.math:
                     span.math = "\\" + nxt
                 elif nxt == ")" and span.math == "\\(" or nxt == "]" and span.math == "\\[":
                     span.math = ""
+                    if nxt == "]" and self._closes_sentence(j, j + 2):
+                        self._i = j + 2
+                        return self._start + j + 2
                 i = j + 2
                 continue
             if c == "$":
-                if j + 1 >= n:
+                if j + 1 >= n or buf[j + 1] == "$" and j + 2 >= n:
                     self._i = j
                     return None
                 if buf[j + 1] == "$":
                     if span.math == "$$":
                         span.math = ""
+                        if self._closes_sentence(j, j + 2):
+                            self._i = j + 2
+                            return self._start + j + 2
                     elif not span.math:
                         span.math = "$$"
                     elif span.math == "$":
@@ -248,6 +277,12 @@ class SentenceRule:
                 self._i = resume
                 return self._start + end
             i = resume
+
+    def _closes_sentence(self, j: int, end: int) -> bool:
+        """A display closing at _buf[j:end] ends the sentence when the formula's last character is a
+        sentence end ("x = 1. \\]") and white space follows it."""
+        buf = self._buf
+        return buf[end].isspace() and buf[max(0, j - _KEEP // 2) : j].rstrip()[-1:] in (".", "!", "?")
 
     def _punctuation(self, j: int) -> tuple[int | None, int] | None:
         """At `.!?` _buf[j]: (end or None, where to resume), or None when more text is needed."""
