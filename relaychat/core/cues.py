@@ -93,9 +93,7 @@ class CueMatcher:
                     waiting[(word, suffix)] = None
         return [
             (
-                re.compile(
-                    (_LEAD if is_word_char(word[0]) else "") + re.escape(word) + "$"
-                ),
+                re.compile((_LEAD if is_word_char(word[0]) else "") + re.escape(word) + "$"),
                 suffix,
             )
             for word, suffix in waiting

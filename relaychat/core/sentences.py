@@ -2,7 +2,7 @@
 
 Reasoning models write prose mixed with LaTeX, markdown and code. A sentence ends:
 - at `.`, `!` or `?` (or an ellipsis) followed by white space, with any closing characters between
-  them kept in the sentence: `."` `.)` `?"` `!'` `.**` `.”` `.’`;
+  them kept in the sentence: `."` `.)` `?"` `!'` `.**` and the curly quotes;
 - at a blank line, and at the end of a heading line (`## Step 1`, a line in bold) or a list item;
 - never inside an open math span (`$..$`, `$$..$$`, `\\(..\\)`, `\\[..\\]`, `\\begin..\\end`),
   inline code or a code fence: the first sentence end after the span closes counts, and a display
@@ -199,7 +199,8 @@ class SentenceRule:
                 run = k - j
                 at_line_start = (self._line_so_far(j) or "x").strip() == ""
                 if span.code:
-                    if span.fence and at_line_start and run >= span.code or not span.fence and run == span.code:
+                    fence_closes = span.fence and at_line_start and run >= span.code
+                    if fence_closes or (not span.fence and run == span.code):
                         span.code, span.fence = 0, False
                 elif run >= 3 and at_line_start:
                     span.code, span.fence = run, True
@@ -235,7 +236,7 @@ class SentenceRule:
                     continue
                 if nxt in "([" and not span.math:
                     span.math = "\\" + nxt
-                elif nxt == ")" and span.math == "\\(" or nxt == "]" and span.math == "\\[":
+                elif (nxt == ")" and span.math == "\\(") or (nxt == "]" and span.math == "\\["):
                     span.math = ""
                     if nxt == "]" and self._closes_sentence(j, j + 2):
                         self._i = j + 2
@@ -243,7 +244,7 @@ class SentenceRule:
                 i = j + 2
                 continue
             if c == "$":
-                if j + 1 >= n or buf[j + 1] == "$" and j + 2 >= n:
+                if j + 1 >= n or (buf[j + 1] == "$" and j + 2 >= n):
                     self._i = j
                     return None
                 if buf[j + 1] == "$":

@@ -97,7 +97,8 @@ def test_the_corpus_is_big_and_varied_enough() -> None:
     assert len(PASSAGES) >= 40
     assert sum(len(p.marks) for p in PASSAGES) >= 200
     everything = "".join(p.text for p in PASSAGES)
-    for feature in ["\\[", "$$", "\\(", "**Step", "### ", "```", "`", "e.g.", "U.S.", "p.m.", '."', ".)", "”"]:
+    features = ["\\[", "$$", "\\(", "**Step", "### ", "```", "`", "e.g.", "U.S.", "p.m.", '."', ".)", "”"]
+    for feature in features:
         assert feature in everything, feature
 
 
@@ -144,7 +145,8 @@ def test_the_small_models_turn_after_every_cue_ends_at_the_next_mark() -> None:
     checked = agree = 0
     wrong: list[str] = []
     for passage in PASSAGES:
-        cue_ends = {m.end for cues in (QWEN3_CUES, R1_CUES) for m in CueMatcher.of(cues).find_all(passage.text)}
+        matchers = (CueMatcher.of(QWEN3_CUES), CueMatcher.of(R1_CUES))
+        cue_ends = {m.end for matcher in matchers for m in matcher.find_all(passage.text)}
         for cue_end in sorted(cue_ends):
             expected = next((m for m in passage.marks if m > cue_end), len(passage.text.rstrip()))
             got = _small_turn_end(passage.text, cue_end)
@@ -152,7 +154,8 @@ def test_the_small_models_turn_after_every_cue_ends_at_the_next_mark() -> None:
             if got == expected:
                 agree += 1
             else:
-                wrong.append(f"{passage.name} @ {passage.text[cue_end - 12 : cue_end]!r}: {got} != {expected}")
+                before = passage.text[cue_end - 12 : cue_end]
+                wrong.append(f"{passage.name} @ {before!r}: {got} != {expected}")
     assert checked >= 50
     assert agree / checked >= 0.98, "\n".join(wrong)
 
