@@ -197,7 +197,8 @@ class SentenceRule:
                     self._i = j
                     return None
                 run = k - j
-                at_line_start = (self._line_so_far(j) or "x").strip() == ""
+                line = self._line_so_far(j)
+                at_line_start = line is not None and not line.strip()
                 if span.code:
                     fence_closes = span.fence and at_line_start and run >= span.code
                     if fence_closes or (not span.fence and run == span.code):
@@ -281,9 +282,9 @@ class SentenceRule:
 
     def _closes_sentence(self, j: int, end: int) -> bool:
         """A display closing at _buf[j:end] ends the sentence when the formula's last character is a
-        sentence end ("x = 1. \\]") and white space follows it."""
+        sentence end ("x = 1. \\]") and the display ends its line."""
         buf = self._buf
-        return buf[end].isspace() and buf[max(0, j - _KEEP // 2) : j].rstrip()[-1:] in (".", "!", "?")
+        return buf[end] == "\n" and buf[max(0, j - _KEEP // 2) : j].rstrip()[-1:] in (".", "!", "?")
 
     def _punctuation(self, j: int) -> tuple[int | None, int] | None:
         """At `.!?` _buf[j]: (end or None, where to resume), or None when more text is needed."""
