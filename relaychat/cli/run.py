@@ -158,6 +158,9 @@ async def _run(
     finally:
         for backend in backends.values():
             await backend.aclose()
+    if isinstance(final, RunFailed) and final.error.kind == "prompt_too_long":
+        err.print(_error_line(final))  # nothing was generated: a usage error, like a bad option
+        return 2
     if args.json:
         if isinstance(final, RunFailed):
             err.print(_error_line(final))
