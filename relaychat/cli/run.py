@@ -168,6 +168,9 @@ async def _run_on(relay: Relay, options: RelayOptions, question: str, args: argp
             soft_wrap=True,  # a path stays on one line, to copy
         )
         return 130
+    if isinstance(final, RunFailed) and final.error.kind == "prompt_too_long":
+        err.print(_error_line(final))  # nothing was generated: a usage error, like a bad option
+        return 2
     if args.json:
         if isinstance(final, RunFailed):
             err.print(_error_line(final))

@@ -130,7 +130,7 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
     server.log_path = logs / f"{server.name}-{server.port}.log"
     handle = server.log_path.open("wb")
     server.process = subprocess.Popen(
-        server_command(server, model_dir),
+        server_command(server, model_dir, server.spec.max_model_len or 4096),
         stdout=handle,
         stderr=subprocess.STDOUT,
         env={**server_env(server.spec.cpu_core), **server.env},
