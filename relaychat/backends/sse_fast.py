@@ -98,6 +98,20 @@ class SSEData:
         return payloads
 
 
+def _ends_text(choice: _Choice) -> bool:
+    """The chunk ends the stream at an end-of-text token: "stop" without a stop string."""
+    return choice.get("finish_reason") == "stop" and not isinstance(choice.get("stop_reason"), str)
+
+
+def _cut_pieces(pieces: list[str], length: int) -> list[str]:
+    """The per-token strings cut to add up to the first `length` characters (later ones left empty)."""
+    cut: list[str] = []
+    for piece in pieces:
+        cut.append(piece[: max(length, 0)])
+        length -= len(piece)
+    return cut
+
+
 def parse_choice(choice: _Choice) -> StreamChunk:
     """Split a validated choice's text into its tokens using vLLM's per-token strings when they add up.
 
@@ -112,7 +126,12 @@ def parse_choice(choice: _Choice) -> StreamChunk:
     count = max(len(ids), len(pieces))
     joined = "".join(pieces)
     if joined != text and joined.startswith(text) and len(pieces) == count:
-        text = joined  # cut at a stop string inside the last token: keep the whole tokens
+        if _ends_text(choice):
+            # The end-of-text token (`<|im_end|>`): the server leaves its special text out of `text`
+            # but still names it in the per-token strings. It is not content.
+            pieces = _cut_pieces(pieces, len(text))
+        else:
+            text = joined  # cut at a stop string inside the last token: keep the whole tokens
     elif joined != text or len(pieces) != count:
         pieces = [""] * max(count - 1, 0) + [text] if count else []  # boundaries unknown: all to the last
     n_ids, n_tops = len(ids), len(tops)

@@ -24,11 +24,13 @@ from contextlib import aclosing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from relaychat.backends.base import Backend
 from relaychat.backends.vllm import VLLMBackend
-from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role, RunFailed, RunFinished, SegmentEnded
+from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
+from relaychat.relay import Relay, open_relay
 
 HEARTBEAT_S = 1 / 60  # a 60 Hz frame clock: the TUI's budget, and cheap enough not to weigh on K = 1
 IDLE_S = 1.0  # how long the heartbeat runs alone before each level, to measure what it costs by itself
@@ -148,8 +150,7 @@ def _quantile(values: Sequence[float], q: float) -> float:
 
 
 async def run_level(
-    profile: PairProfile,
-    backends: dict[Role, VLLMBackend],
+    relay: Relay,
     concurrency: int,
     runs: int,
     max_tokens: int | None,
@@ -169,8 +170,10 @@ async def run_level(
             errors.append(f"{event.error.kind}: {event.error.message}")
 
     async def one(index: int) -> None:
-        options = RelayOptions(mode="relay", max_tokens=max_tokens, seed=index)
-        events = RelayController(profile, backends, options).run([{"role": "user", "content": prompt}])
+        options = relay.options(mode="relay", max_tokens=max_tokens, seed=index)
+        # A fresh warm-up memory per run: each run pays what a first question does.
+        controller = relay.controller(options, memory=WarmupMemory())
+        events = controller.run([{"role": "user", "content": prompt}])
         if trace_dir is not None:
             path = trace_dir / f"run-{concurrency}-{index}.jsonl"
             async with aclosing(recorded(events, path=path)) as stream:
@@ -230,24 +233,22 @@ async def client_only(
     results = []
     with fake_servers(rate) as (urls, pid), tempfile.TemporaryDirectory(prefix="relaychat-bench-") as tmp:
         pointed = profile.with_urls(large=urls["large"], small=urls["small"])
-        backends: dict[Role, VLLMBackend] = {
+        backends: dict[Role, Backend] = {
             "large": VLLMBackend(urls["large"], read_timeout=60),
             "small": VLLMBackend(urls["small"], read_timeout=60),
         }
-        try:
-            await run_level(pointed, backends, 2, 2, max_tokens, None)  # warm-up: connections, names
+        # The load generator has no measured costs: the relay's default feed cadence.
+        async with open_relay(pointed, backends=backends, policy=None) as relay:
+            await run_level(relay, 2, 2, max_tokens, None)  # warm-up: connections, names
             profiler = cProfile.Profile() if cprofile is not None else None
             if profiler is not None:
                 profiler.enable()
             for level in levels:
                 trace_dir = Path(tmp) if traces else None
                 runs = max(level * runs_per_session, 8)
-                results.append(await run_level(pointed, backends, level, runs, max_tokens, trace_dir, pid))
+                results.append(await run_level(relay, level, runs, max_tokens, trace_dir, pid))
             if profiler is not None and cprofile is not None:
                 profiler.disable()
                 profiler.dump_stats(cprofile)
-        finally:
             # No feed outlives its run: the relay's warm-up cancels and awaits them when the run ends.
-            for backend in backends.values():
-                await backend.aclose()
     return results

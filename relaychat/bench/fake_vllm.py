@@ -179,6 +179,15 @@ class FakeVLLM:
         if len(stops) > MAX_STOP_STRINGS:
             message = f"Too many stop strings: {len(stops)} > {MAX_STOP_STRINGS} (VLLM_MAX_STOP_STRINGS)"
             return _json(400, {"error": {"message": message, "type": "BadRequestError", "code": 400}})
+        prompt = body.get("prompt")
+        count = len(prompt) if isinstance(prompt, list) else len(_fake_ids(prompt))
+        wanted = count + int(body.get("max_tokens") or 16)
+        if wanted > self.max_model_len:  # vLLM's own check, and its words
+            message = (
+                f"This model's maximum context length is {self.max_model_len} tokens. However, you "
+                f"requested {wanted} tokens ({count} in the messages, {wanted - count} in the completion)."
+            )
+            return _json(400, {"error": {"message": message, "type": "BadRequestError", "code": 400}})
         return None
 
     def _completion(self, body: dict[str, Any]) -> bytes:
@@ -207,7 +216,7 @@ class FakeVLLM:
         )
         limit = int(body.get("max_tokens") or 16)
         prompt = body.get("prompt")
-        prompt_ids = prompt if isinstance(prompt, list) else None
+        prompt_ids = prompt if isinstance(prompt, list) else _fake_ids(prompt)
         sent = 0
         loop = asyncio.get_running_loop()
         due = math.ceil(loop.time() / self.step) * self.step if self.step else 0.0
@@ -270,7 +279,10 @@ def _fake_ids(text: object) -> list[int]:
 
 
 async def start(
-    ports: dict[str, int], rate: float | None = None, recording: Path | None = None
+    ports: dict[str, int],
+    rate: float | None = None,
+    recording: Path | None = None,
+    max_model_len: int = 4096,
 ) -> dict[str, asyncio.Server]:
     """Listen for each role on its port (0: any free port); the servers are already accepting."""
     models = load_recordings(recording)
@@ -279,7 +291,7 @@ async def start(
         raise SystemExit(f"no recording for {', '.join(sorted(missing))} (recorded: {', '.join(models)})")
     servers = {}
     for role, port in ports.items():
-        fake = FakeVLLM(models[role], rate)
+        fake = FakeVLLM(models[role], rate, max_model_len)
         servers[role] = await asyncio.start_server(fake.handle, "127.0.0.1", port, backlog=1024)
     return servers
 
@@ -288,9 +300,11 @@ def port_of(server: asyncio.Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def serve(ports: dict[str, int], rate: float | None, recording: Path | None = None) -> None:
+async def serve(
+    ports: dict[str, int], rate: float | None, recording: Path | None = None, max_model_len: int = 4096
+) -> None:
     """Serve until killed; prints `ready ROLE=PORT ...` once every port listens."""
-    servers = await start(ports, rate, recording)
+    servers = await start(ports, rate, recording, max_model_len)
     print("ready " + " ".join(f"{role}={port_of(s)}" for role, s in servers.items()), flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers.values()))
 
@@ -309,9 +323,10 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=None, help="tokens/s per stream (default: unlimited)")
     parser.add_argument("--recording", type=Path, default=None)
+    parser.add_argument("--max-model-len", type=int, default=4096, help="context window in tokens")
     args = parser.parse_args()
     try:
-        asyncio.run(serve(dict(args.serve), args.rate, args.recording))
+        asyncio.run(serve(dict(args.serve), args.rate, args.recording, args.max_model_len))
     except KeyboardInterrupt:
         pass
 

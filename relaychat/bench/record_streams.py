@@ -17,8 +17,6 @@ import gzip
 import json
 from pathlib import Path
 
-import httpx
-
 from relaychat.backends.base import CompletionRequest
 from relaychat.backends.vllm import VLLMBackend
 from relaychat.core.events import Role
@@ -62,13 +60,7 @@ async def record_one(
         add_special_tokens=profile.spec(role).prompt.add_special_tokens,
     )
     body = await backend._body(request, stream=True, stream_options={"include_usage": True})
-    payloads: list[str] = []
-    async with httpx.AsyncClient(base_url=backend.url, timeout=300) as client:
-        async with client.stream("POST", "/v1/completions", json=body) as response:
-            response.raise_for_status()
-            async for line in response.aiter_lines():
-                if line.startswith("data: "):
-                    payloads.append(line[len("data: ") :])
+    payloads = [p.decode() for p in await backend.client.stream_payloads(body)]
     return {"role": role, "model": body["model"], "body": body, "data": payloads}
 
 

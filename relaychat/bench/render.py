@@ -8,6 +8,7 @@ from rich.table import Table
 
 from relaychat.bench.gap import GapParts
 from relaychat.bench.metrics import Distribution, ScenarioMetrics
+from relaychat.serving.records import ServersSetup
 
 WIDTH = 60
 
@@ -33,31 +34,26 @@ def _dist(title: str, name: str, unit: str, d: Distribution) -> list[str]:
     ]
 
 
-def setup_lines(setup: Mapping[str, object]) -> list[str]:
+def setup_lines(setup: ServersSetup) -> list[str]:
     """The machine and serving setup a result was measured on (`serving.setup_plan.servers_setup`)."""
-    cpu = setup.get("cpu")
+    cpu = setup.cpu
     lines = []
-    if isinstance(cpu, Mapping):
+    if cpu:
         features = ", ".join(str(f) for f in cpu.get("features") or []) or "none found"
         lines.append(_line("CPU", f"{cpu.get('model')} ({cpu.get('cores')} cores)"))
         lines.append(_line("CPU features", features))
-    servers = setup.get("servers")
-    for role, server in servers.items() if isinstance(servers, Mapping) else []:
-        if not isinstance(server, Mapping):
-            continue
-        lines.append(
-            _line(f"{role}: dtype / KV block size", f"{server.get('dtype')} / {server.get('block_size')}")
-        )
-        costs = server.get("costs")
-        if isinstance(costs, Mapping):
+    for role, server in setup.servers.items():
+        lines.append(_line(f"{role}: dtype / KV block size", f"{server.dtype} / {server.block_size}"))
+        if server.costs is not None:
+            costs = server.costs
             lines.append(
                 _line(
                     f"{role}: prefill / decode ms per token",
-                    f"{_num(costs.get('prefill_ms_per_token'))} / {_num(costs.get('decode_ms_per_token'))}",
+                    f"{_num(costs.prefill_ms_per_token)} / {_num(costs.decode_ms_per_token)}",
                 )
             )
-    if setup.get("feed_every"):
-        lines.append(_line("Feed every (tokens)", setup["feed_every"]))
+    if setup.feed_every:
+        lines.append(_line("Feed every (tokens)", setup.feed_every))
     return lines
 
 

@@ -17,17 +17,15 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics, ServerDelta, aggregate
 from relaychat.bench.scenarios import Scenario
-from relaychat.core.controller import RelayController, RelayOptions
 from relaychat.core.events import RelayEvent, Role
-from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
+from relaychat.relay import Relay
 
 RunDone = Callable[[Scenario, RunObservation], None]
 
@@ -38,8 +36,6 @@ class BenchPlan:
     repeats: int = 1
     max_tokens: int | None = None
     base_seed: int = 0
-    # RelayOptions fields from the servers' measured costs (feed_every...; core.feed_policy): {} = defaults
-    tuning: Mapping[str, Any] = field(default_factory=dict)
     trace_dir: Path | None = None  # save every run's trace here (`relaychat project` replays them)
 
     def jobs(self) -> list[tuple[int, int]]:
@@ -60,24 +56,22 @@ async def read_counters(backends: Mapping[Role, Backend]) -> dict[str, dict[str,
 
 async def run_scenarios(
     scenarios: Sequence[Scenario],
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
+    relay: Relay,
     plan: BenchPlan,
     on_run: RunDone | None = None,
     interleave: bool = True,
-    memory: WarmupMemory | None = None,
 ) -> list[ScenarioMetrics]:
     """All scenarios, results in the order given: single-session ones interleaved (see above).
 
-    All runs share one warm-up memory (cue-ending habits, suffix token ids), as a chat session does.
+    All runs share the relay's warm-up memory (cue-ending habits, suffix token ids), as a chat
+    session does, and its tuned options (`Relay.options`), as every front end does.
     """
-    memory = memory if memory is not None else WarmupMemory()
     rounds = [s for s in scenarios if interleave and s.concurrency == 1]
-    outcomes = await run_interleaved(rounds, profile, backends, plan, on_run, memory)
+    outcomes = await run_interleaved(rounds, relay, plan, on_run)
     results = dict(zip((s.name for s in rounds), outcomes, strict=False))
     for scenario in scenarios:
         if scenario.name not in results:
-            results[scenario.name] = await run_scenario(scenario, profile, backends, plan, on_run, memory)
+            results[scenario.name] = await run_scenario(scenario, relay, plan, on_run)
     return [results[s.name] for s in scenarios]
 
 
@@ -94,14 +88,12 @@ class _Tally:
 
 async def run_interleaved(
     scenarios: Sequence[Scenario],
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
+    relay: Relay,
     plan: BenchPlan,
     on_run: RunDone | None = None,
-    memory: WarmupMemory | None = None,
 ) -> list[ScenarioMetrics]:
     """Each prompt under every scenario in turn, each run from empty caches; timed run by run."""
-    memory = memory if memory is not None else WarmupMemory()
+    backends = relay.backends
     tallies = {s.name: _Tally() for s in scenarios}
     for prompt, repeat in plan.jobs():
         for scenario in scenarios:
@@ -109,9 +101,7 @@ async def run_interleaved(
             tally.cold = await reset_caches(used) and tally.cold
             before = await read_counters(used)
             cpu0, t0 = time.process_time(), time.perf_counter()
-            observation = await _run_one(
-                scenario, _profile_for(scenario, profile), backends, plan, prompt, repeat, memory
-            )
+            observation = await _run_one(scenario, relay, plan, prompt, repeat)
             tally.duration_s += time.perf_counter() - t0
             tally.cpu_s += time.process_time() - cpu0
             after = await read_counters(used)
@@ -151,23 +141,14 @@ def _used(scenario: Scenario, backends: Mapping[Role, Backend]) -> dict[Role, Ba
 
 
 async def _run_one(
-    scenario: Scenario,
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
-    plan: BenchPlan,
-    prompt: int,
-    repeat: int,
-    memory: WarmupMemory,
+    scenario: Scenario, relay: Relay, plan: BenchPlan, prompt: int, repeat: int
 ) -> RunObservation:
-    options = RelayOptions(
-        mode=scenario.mode,
-        max_tokens=plan.max_tokens,
-        seed=plan.seed(prompt, repeat),
-        **(dict(plan.tuning) | scenario.options()),
+    options = relay.options(
+        mode=scenario.mode, max_tokens=plan.max_tokens, seed=plan.seed(prompt, repeat), **scenario.options()
     )
     events: list[RelayEvent] = []
-    async with pinned(backends) as chosen:
-        controller = RelayController(profile, chosen, options, memory)
+    async with pinned(relay.backends) as chosen:
+        controller = relay.controller(options, profile=_profile_for(scenario, relay.profile), backends=chosen)
         stream = controller.run([{"role": "user", "content": plan.prompts[prompt]}])
         if plan.trace_dir is not None:
             path = plan.trace_dir / f"{scenario.name}-p{prompt}-r{repeat}.jsonl"
@@ -181,16 +162,12 @@ async def _run_one(
 
 async def run_scenario(
     scenario: Scenario,
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
+    relay: Relay,
     plan: BenchPlan,
     on_run: RunDone | None = None,
-    memory: WarmupMemory | None = None,
 ) -> ScenarioMetrics:
     """One scenario as a block: its `concurrency` sessions share the jobs; caches emptied once."""
-    memory = memory if memory is not None else WarmupMemory()
-    scenario_profile = _profile_for(scenario, profile)
-    used = _used(scenario, backends)
+    used = _used(scenario, relay.backends)
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
     for job in plan.jobs():
         queue.put_nowait(job)
@@ -199,7 +176,7 @@ async def run_scenario(
     async def worker() -> None:
         while not queue.empty():
             prompt, repeat = queue.get_nowait()
-            observation = await _run_one(scenario, scenario_profile, backends, plan, prompt, repeat, memory)
+            observation = await _run_one(scenario, relay, plan, prompt, repeat)
             observations.append(observation)
             if on_run:
                 on_run(scenario, observation)
@@ -236,11 +213,8 @@ async def reset_caches(backends: Mapping[Role, Backend]) -> bool:
     return done
 
 
-async def warm_up(
-    profile: PairProfile, backends: Mapping[Role, Backend], prompt: str, memory: WarmupMemory | None = None
-) -> None:
+async def warm_up(relay: Relay, prompt: str) -> None:
     """One short relay run so that connections, model info and compiled graphs are ready."""
-    options = RelayOptions(mode="relay", max_tokens=24, seed=1)
-    controller = RelayController(profile, backends, options, memory)
+    controller = relay.controller(relay.options(mode="relay", max_tokens=24, seed=1))
     async for _ in controller.run([{"role": "user", "content": prompt}]):
         pass

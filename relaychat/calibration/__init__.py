@@ -1,4 +1,4 @@
-"""Offline cue calibration (RELAYGEN.md section 3), done honestly.
+"""Offline cue calibration (docs/how-it-works.md, "Cue calibration"), done honestly.
 
 The large model writes reasoning traces; the small model scores them inside its own chat template;
 every candidate cue's post-cue segments (found by the runtime's own matcher) are compared with the

@@ -1,4 +1,4 @@
-"""The 91-candidate cue pool of the RelayGen paper (RELAYGEN.md section 3), in its listed order."""
+"""The 91-candidate cue pool of the RelayGen paper, in its listed order (docs/how-it-works.md)."""
 
 from __future__ import annotations
 

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from relaychat.backends.base import Backend
 from relaychat.backends.errors import BackendError, RequestRejected
 from relaychat.calibration.scoring import ScoredTrace, ScoringError, score_trace
 from relaychat.calibration.store import JsonlLog, StateError, check_manifest
 from relaychat.calibration.traces import TraceFailed, TraceRecord, generate_trace, item_key, item_seed
-from relaychat.core.events import Role
-from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import Problem
+from relaychat.relay import Relay
 from relaychat.retrying import backoff_s, retryable
 
 Stage = Literal["traces", "scores"]
@@ -132,10 +130,11 @@ async def _with_retries(make: Callable[[], Awaitable[T]], retries: int) -> T:
 
 async def run_pipeline(
     settings: PipelineSettings,
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
+    relay: Relay,
     on_progress: ProgressCallback = lambda stage, done, total: None,
 ) -> PipelineResult:
+    """Large-model traces through `relay` (its tuned options, as every front end), scored by the small."""
+    profile, backends = relay.profile, relay.backends
     started = time.perf_counter()
     check_manifest(settings.out / "calibration.json", settings.identity)
     items = settings.items()
@@ -168,8 +167,7 @@ async def run_pipeline(
                 "traces",
                 item.key,
                 lambda: generate_trace(
-                    profile,
-                    backends,
+                    relay,
                     item.problem,
                     sample=item.sample,
                     seed=item.seed,

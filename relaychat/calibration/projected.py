@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from relaychat.calibration.stats import TraceMargins
-from relaychat.core.cues import CueMatcher, sentence_end
+from relaychat.core.cues import CueMatcher
+from relaychat.core.sentences import sentence_end
 from relaychat.projection.costmodel import CostModel
 from relaychat.projection.project import Projection, project, total
 from relaychat.projection.shape import SegmentShape, TraceShape
@@ -65,7 +66,7 @@ def relay_on_paper(trace: TraceMargins, cues: Sequence[str]) -> tuple[TraceShape
         if match.start < position:
             continue  # inside the small model's sentence: the relay was not listening
         cut = upto(match.end)
-        end_char = sentence_end(text, match.end) or len(text)
+        end_char = sentence_end(text, match.end, final=True) or len(text)
         stop = upto(end_char)
         if cut > token:
             segments.append(SegmentShape("large", "reasoning", cut - token, cut - token, False, False))

@@ -1,4 +1,4 @@
-"""Post-cue segments: from the token after a cue to the end of its sentence (RELAYGEN.md section 3).
+"""Post-cue segments: from the token after a cue to the end of its sentence (docs/how-it-works.md).
 
 Cue occurrences come from the runtime's `CueMatcher` and sentence ends from the runtime's
 `sentence_end`, so calibration measures exactly the stretches the relay would hand to the small model.
@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from relaychat.core.cues import CueMatcher, sentence_end
+from relaychat.core.cues import CueMatcher
+from relaychat.core.sentences import sentence_ends
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,11 @@ def segment_tokens(starts: list[int], start: int, end: int) -> tuple[int, int]:
 def post_cue_segments(text: str, starts: list[int], cues: Iterable[str]) -> list[PostCueSegment]:
     """Every occurrence of every cue in `text` with its post-cue token range (empty ranges dropped)."""
     segments: list[PostCueSegment] = []
+    ends = sentence_ends(text)
     for cue in cues:
         for match in _matcher(cue).find_all(text):
-            end = sentence_end(text, match.end) or len(text)
+            after = bisect.bisect_right(ends, match.end)
+            end = ends[after] if after < len(ends) else len(text)
             first, last = segment_tokens(starts, match.end, end)
             if last > first:
                 segments.append(PostCueSegment(cue, match.start, match.end, end, first, last))

@@ -7,16 +7,13 @@ reasoning ends (no answer is needed), which aborts the request on the server.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from contextlib import aclosing
 
 from pydantic import BaseModel
 
-from relaychat.backends.base import Backend
-from relaychat.core.controller import RelayController, RelayOptions
-from relaychat.core.events import Role, RunFailed, RunStarted, SegmentEnded, StageChanged, TokenDelta
-from relaychat.core.profile import PairProfile
+from relaychat.core.events import RunFailed, RunStarted, SegmentEnded, StageChanged, TokenDelta
 from relaychat.evaluation.datasets import Problem
+from relaychat.relay import Relay
 
 
 class TraceFailed(RuntimeError):
@@ -51,8 +48,7 @@ def item_seed(base_seed: int, problem_index: int, sample: int) -> int:
 
 
 async def generate_trace(
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
+    relay: Relay,
     problem: Problem,
     *,
     sample: int,
@@ -61,8 +57,9 @@ async def generate_trace(
 ) -> TraceRecord:
     """One reasoning trace of at most `max_tokens` tokens, without the reasoning-end marker."""
     key = item_key(problem.id, sample)
-    options = RelayOptions(mode="large", max_tokens=max_tokens, answer_reserve=0, seed=seed, run_id=key)
-    controller = RelayController(profile, backends, options)
+    profile = relay.profile
+    options = relay.options(mode="large", max_tokens=max_tokens, answer_reserve=0, seed=seed, run_id=key)
+    controller = relay.controller(options)
     started = time.perf_counter()
     parts: list[str] = []
     tokens = 0

@@ -34,20 +34,17 @@ from relaychat.cli.common import (
     add_cue_args,
     add_profile_args,
     connection,
-    make_backends,
-    relay_tuning,
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
-from relaychat.connect import Connection
-from relaychat.core.events import Role
-from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
-from relaychat.serving.costs import ServerCosts
+from relaychat.relay import Relay, open_relay
+from relaychat.serving.records import ServersSetup
 from relaychat.serving.setup_plan import servers_setup
 
 BUILTIN_PROMPTS = [
@@ -187,23 +184,20 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     plan = BenchPlan(load_prompts(args, settings), args.repeats, args.max_tokens, args.seed)
     plan = dataclasses.replace(plan, trace_dir=args.save_traces)
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
-        plan = dataclasses.replace(plan, tuning=relay_tuning(profile, _costs(setup)))
+        relay = open_relay(profile, connection(args, settings), costs=setup.costs())
         results, floors = asyncio.run(
-            _bench(
-                profile,
-                scenarios,
-                plan,
-                not args.no_warmup,
-                not args.sequential,
-                err,
-                connection(args, settings),
-            )
+            _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err)
         )
-    setup["feed_every"] = plan.tuning.get("feed_every")
-    setup["relay_tuning"] = dict(plan.tuning)
+    tuned = relay.options()
+    setup.feed_every = tuned.feed_every if relay.policy is not None else None
+    setup.relay_tuning = (
+        {"feed_every": tuned.feed_every, "max_feed_tokens": tuned.max_feed_tokens}
+        if relay.policy is not None
+        else {}
+    )
     tails = _tails(setup)
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -219,7 +213,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     err.print("[dim]server counters include any other traffic on these servers during the run[/]")
     out.parent.mkdir(parents=True, exist_ok=True)
     document = _document(profile, plan, results, floors)
-    document["meta"]["setup"] = setup  # type: ignore[index]
+    document["meta"]["setup"] = setup.model_dump(mode="json")  # type: ignore[index]
     for scenario, metrics in zip(document["scenarios"], results, strict=True):  # type: ignore[call-overload]
         gap = decompose(metrics, floors, tails)
         scenario["gap_decomposition_ms"] = gap.model_dump() if gap is not None else None
@@ -243,7 +237,7 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
     levels = _levels(args.levels)
     if args.stream_rate is not None and args.stream_rate <= 0:
         raise UserError("--stream-rate must be positive")
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     err.print(f"[dim]client only: levels {levels}, load generator at {args.stream_rate or 'full'} tok/s[/]")
     try:
         results = asyncio.run(
@@ -285,22 +279,21 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
 
 
 async def _bench(
-    profile: PairProfile,
+    relay: Relay,
     scenarios: Sequence[Scenario],
     plan: BenchPlan,
     warm: bool,
     interleave: bool,
     console: Console,
-    conn: Connection | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
-    backends = make_backends(profile, conn)
-    memory = WarmupMemory()  # what the relay learns in the warm-up carries into the scenarios
+    """Run the scenarios on `relay` (closed at the end); what its warm-up learns carries into them."""
+    profile = relay.profile
     results: list[ScenarioMetrics] = []
     floors: dict[str, float] = {}
-    try:
+    async with relay:
         if warm:
-            await warm_up(profile, backends, plan.prompts[0], memory)
-        for role, backend in backends.items():
+            await warm_up(relay, plan.prompts[0])
+        for role, backend in relay.backends.items():
             floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
         with Progress(
@@ -317,34 +310,17 @@ async def _bench(
                 bar.update(task, advance=1, description=f"benchmark: {scenario.name}")
                 bar.refresh()
 
-            results = await run_scenarios(scenarios, profile, backends, plan, on_run, interleave, memory)
-    finally:
-        for backend in backends.values():
-            await backend.aclose()
+            results = await run_scenarios(scenarios, relay, plan, on_run, interleave)
     return results, floors
 
 
-def _costs(setup: dict[str, object]) -> dict[Role, ServerCosts]:
-    """The measured costs in a `servers_setup` record, by role (servers without costs left out)."""
-    found: dict[Role, ServerCosts] = {}
-    servers = setup.get("servers")
-    for role in ("large", "small"):
-        server = servers.get(role) if isinstance(servers, dict) else None
-        costs = server.get("costs") if isinstance(server, dict) else None
-        if isinstance(costs, dict):
-            found[role] = ServerCosts.model_validate(costs)
-    return found
-
-
-def _tails(setup: dict[str, object]) -> dict[str, float]:
+def _tails(setup: ServersSetup) -> dict[str, float]:
     """Each receiving server's expected tail recompute (ms): half a block at its measured prefill cost."""
-    tails: dict[str, float] = {}
-    servers = setup.get("servers")
-    for role, server in servers.items() if isinstance(servers, dict) else []:
-        costs = server.get("costs") if isinstance(server, dict) else None
-        if isinstance(costs, dict) and server.get("block_size"):
-            tails[role] = expected_tail_ms(int(server["block_size"]), float(costs["prefill_ms_per_token"]))
-    return tails
+    return {
+        role: expected_tail_ms(server.block_size, server.costs.prefill_ms_per_token)
+        for role, server in setup.servers.items()
+        if server.costs is not None and server.block_size
+    }
 
 
 def _document(

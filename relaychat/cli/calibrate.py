@@ -1,4 +1,4 @@
-"""`relaychat calibrate`: select a pair's switch cues from data (RELAYGEN.md section 3), resumably."""
+"""`relaychat calibrate`: select a pair's switch cues from data (docs/how-it-works.md), resumably."""
 
 from __future__ import annotations
 
@@ -27,19 +27,18 @@ from relaychat.cli.common import (
     UserError,
     add_profile_args,
     connection,
-    make_backends,
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.project import resolve_target
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
-from relaychat.connect import Connection
 from relaychat.core.cueset import CueSetError, load_cue_set
-from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, dataset_file, load_dataset
 from relaychat.inert import inert
 from relaychat.paths import data_dir
+from relaychat.relay import Relay, open_relay
 
 EPILOG = """\
 examples:
@@ -194,9 +193,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if args.retries < 0:
         raise UserError("--retries must be 0 or more")
     if args.k > 20:
-        Console(stderr=True).print(
-            "[yellow]note:[/] vLLM rejects --k above its --max-logprobs (20 by default)"
-        )
+        message_console().print("[yellow]note:[/] vLLM rejects --k above its --max-logprobs (20 by default)")
     max_tokens = args.max_tokens or profile.max_tokens
     seed = args.seed if args.seed is not None else (profile.seed if profile.seed is not None else 0)
     out: Path = (
@@ -215,13 +212,14 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         retries=args.retries,
         identity=run_identity(profile, path, max_tokens, seed, args.k),
     )
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     err.print(
         f"calibrating [bold]{profile.name}[/] on {path.stem}: {len(problems)} problems x {args.samples} "
         f"samples, {max_tokens} tokens each; work saved in {out}"
     )
-    with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        result = asyncio.run(_run(pipeline, profile, err, connection(args, settings)))
+    with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
+        relay = open_relay(profile, connection(args, settings), costs=measured)
+        result = asyncio.run(_run(pipeline, relay, err))
     if result.failures:
         for failure in result.failures[:5]:
             err.print(
@@ -272,12 +270,10 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _run(
-    pipeline: PipelineSettings, profile: PairProfile, err: Console, conn: Connection | None = None
-) -> PipelineResult:
-    backends = make_backends(profile, conn)
+async def _run(pipeline: PipelineSettings, relay: Relay, err: Console) -> PipelineResult:
+    """The pipeline on `relay`, closed at the end."""
     total = len(pipeline.items())
-    try:
+    async with relay:
         with Progress(
             TextColumn("[bold]{task.description:<8}"),
             BarColumn(),
@@ -295,14 +291,11 @@ async def _run(
                 bar.update(tasks[stage], completed=done)
 
             try:
-                result = await run_pipeline(pipeline, profile, backends, progress)
+                result = await run_pipeline(pipeline, relay, progress)
             except StateError as exc:
                 raise UserError(str(exc)) from exc
             bar.console.print(f"[dim]pipeline finished in {time.perf_counter() - started:.1f} s[/]")
             return result
-    finally:
-        for backend in backends.values():
-            await backend.aclose()
 
 
 def _print_result(cue_set: dict[str, Any], cue_file: Path, report: Path, result: PipelineResult) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -13,20 +12,19 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from relaychat.cli.consoles import message_console
 from relaychat.config import Settings
 from relaychat.connect import Connection, make_backends, spec_urls
-from relaychat.core.controller import RelayOptions
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
 from relaychat.redact import redact_url
 from relaychat.serving.costs import ServerCosts
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
-from relaychat.serving.setup_plan import feed_tuning
 
 __all__ = ["connection", "make_backends"]  # one place builds backends (replica-aware) for every command
 
-err_console = Console(stderr=True)
+err_console = message_console()
 
 
 class UserError(Exception):
@@ -118,8 +116,11 @@ def resolve_profile(args: argparse.Namespace, settings: Settings) -> PairProfile
 @contextmanager
 def servers_up(
     profile: PairProfile, *, autostart: bool = True, console: Console = err_console
-) -> Iterator[None]:
-    """Make sure the profile's servers answer; start the bundled CPU pair when allowed and needed."""
+) -> Iterator[dict[Role, ServerCosts]]:
+    """Make sure the profile's servers answer; start the bundled CPU pair when allowed and needed.
+
+    Yields the costs measured of the servers started here (for `open_relay(costs=...)`); empty when
+    they were running already (their records have them)."""
     down = {
         role: url
         for role in ("large", "small")
@@ -127,7 +128,7 @@ def servers_up(
         if not is_healthy(url)
     }
     if not down:
-        yield
+        yield {}
         return
     if not (autostart and profile_is_local(profile)):
         urls = ", ".join(f"{role} at {redact_url(url)}" for role, url in down.items())
@@ -150,28 +151,8 @@ def servers_up(
             bar.update(task, description=message, completed=fraction or 0.0)
 
         try:
-            with running_servers(profile, progress, log=lambda m: bar.console.print(m)):
+            with running_servers(profile, progress, log=lambda m: bar.console.print(m)) as servers:
                 bar.stop()
-                yield
+                yield {s.role: s.costs for s in servers if s.costs is not None}
         except ServeError as exc:
             raise UserError(str(exc)) from exc
-
-
-def relay_tuning(
-    profile: PairProfile, known: Mapping[Role, ServerCosts] | None = None
-) -> dict[str, int | None]:
-    """RelayOptions fields derived from the running servers' measured costs (`core.feed_policy`).
-
-    The feed cadence and the cap on one feed's size (read by `core.prefill.PrefillAhead`). Empty when
-    the costs are unknown (servers RelayChat did not start here, unless `known` has them).
-    """
-    policy = feed_tuning(profile, known)
-    if policy is None:
-        return {}
-    return {"feed_every": policy.feed_every, "max_feed_tokens": policy.max_feed_tokens}
-
-
-def tuned_options(options: RelayOptions, profile: PairProfile) -> RelayOptions:
-    """`options` with the measured feed policy, unless prefill-ahead is off."""
-    tuning = relay_tuning(profile) if options.prefill_ahead else {}
-    return dataclasses.replace(options, **tuning) if tuning else options  # type: ignore[arg-type]

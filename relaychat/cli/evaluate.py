@@ -22,10 +22,10 @@ from relaychat.cli.common import (
     add_cue_args,
     add_profile_args,
     connection,
-    make_backends,
     resolve_profile,
     servers_up,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.project import resolve_target
 from relaychat.cli.run import positive_int
 from relaychat.config import Settings
@@ -38,9 +38,10 @@ from relaychat.evaluation.projected import project_modes, with_projection
 from relaychat.evaluation.records import ManifestMismatch, ResultStore, SampleRecord
 from relaychat.evaluation.render import markdown, rich_table
 from relaychat.evaluation.report import EvalReport, build_report
-from relaychat.evaluation.runner import EvalPlan, EvalRunner, default_out_dir, manifest_for
+from relaychat.evaluation.runner import EvalPlan, EvalRunner, default_out_dir, manifest_for, pending_keys
 from relaychat.paths import data_dir
 from relaychat.projection.costmodel import DEFAULT_TARGET, CostModel, bundled_names
+from relaychat.relay import Relay, open_relay
 
 MODES: tuple[Mode, ...] = ("large", "small", "relay")
 
@@ -148,10 +149,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         store.prepare(manifest_for(profile, args.dataset, plan))
     except ManifestMismatch as exc:
         raise UserError(str(exc)) from exc
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     grader = ProcessGrader()
-    runner = EvalRunner(profile, make_backends(profile, connection(args, settings)), plan, store, grader)
-    pending = runner.pending()
+    conn = connection(args, settings)
+    pending = pending_keys(plan, store)
     total = len(plan.keys())
     err.print(
         f"{len(problems)} problems x {len(modes)} modes x {args.samples} samples: "
@@ -159,8 +160,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         if pending and not args.report_only:
-            with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-                asyncio.run(_run_with_progress(runner, len(pending), err))
+            with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
+                asyncio.run(
+                    _run_with_progress(open_relay(profile, conn, costs=measured), plan, store, grader, err)
+                )
     except KeyboardInterrupt:
         done = sum(1 for r in store.load().values() if r.status == "ok")
         err.print(
@@ -186,7 +189,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
-async def _run_with_progress(runner: EvalRunner, count: int, console: Console) -> None:
+async def _run_with_progress(
+    relay: Relay, plan: EvalPlan, store: ResultStore, grader: ProcessGrader, console: Console
+) -> None:
+    """Run the pending samples on `relay` (closed at the end) with a progress bar."""
+    async with relay:
+        runner = EvalRunner(relay, plan, store, grader)
+        await _progress(runner, len(runner.pending()), console)
+
+
+async def _progress(runner: EvalRunner, count: int, console: Console) -> None:
     counts = {"ok": 0, "failed": 0}
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -204,11 +216,7 @@ async def _run_with_progress(runner: EvalRunner, count: int, console: Console) -
             bar.update(task, advance=1, description=note)
 
         runner.on_record = on_record
-        try:
-            await runner.run()
-        finally:
-            for backend in runner.backends.values():
-                await backend.aclose()
+        await runner.run()
 
 
 def projection_target(args: argparse.Namespace, settings: Settings) -> CostModel | None:

@@ -49,7 +49,8 @@ exit codes:
   1    the work ran but failed: a generation ended with a `failed` event, a benchmark or
        evaluation had failed samples (the trace or records say why)
   2    bad input: an unknown command or option, a bad setting, profile, cue set, dataset or
-       trace, or servers that cannot be reached or started
+       trace, servers that cannot be reached or started, or a question too long for a
+       server's context window
   130  interrupted (Ctrl-C); what was done so far is saved
 """
 

@@ -56,6 +56,7 @@ def summary_table(summary: RunSummary) -> Table:
         f"{summary.wall_s:.2f} s / {_fmt(summary.ttft_s * 1000 if summary.ttft_s else None, ' ms', 0)}",
     )
     extra.add_row("reasoning ended by", summary.reasoning_ended_by)
+    extra.add_row("end reason", summary.finish_reason or "-")
     outer = Table.grid()
     outer.add_row(table)
     outer.add_row(extra)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -18,19 +19,28 @@ from relaychat.cli.common import (
     add_cue_args,
     add_profile_args,
     connection,
-    make_backends,
     resolve_profile,
     servers_up,
-    tuned_options,
 )
+from relaychat.cli.consoles import message_console
 from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
 from relaychat.config import Settings
 from relaychat.connect import Connection
-from relaychat.core.controller import RelayController, RelayOptions
-from relaychat.core.events import RelayEvent, RunFailed, RunFinished, RunStarted, StageChanged, TokenDelta
+from relaychat.core.controller import RelayOptions
+from relaychat.core.events import (
+    RelayEvent,
+    Role,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StageChanged,
+    TokenDelta,
+)
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 from relaychat.inert import inert
+from relaychat.relay import Relay, open_relay
+from relaychat.serving.costs import ServerCosts
 
 
 def positive_int(value: str) -> int:
@@ -114,10 +124,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     budget = options.max_tokens or profile.max_tokens
     if budget < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
-    with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        return asyncio.run(
-            _run(profile, tuned_options(options, profile), question, args, connection(args, settings))
-        )
+    with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
+        return asyncio.run(_run(profile, options, question, args, connection(args, settings), measured))
 
 
 async def _run(
@@ -126,11 +134,16 @@ async def _run(
     question: str,
     args: argparse.Namespace,
     conn: Connection | None = None,
+    measured: Mapping[Role, ServerCosts] | None = None,
 ) -> int:
-    backends = make_backends(profile, conn)
-    controller = RelayController(profile, backends, options)
+    async with open_relay(profile, conn, costs=measured) as relay:
+        return await _run_on(relay, options, question, args)
+
+
+async def _run_on(relay: Relay, options: RelayOptions, question: str, args: argparse.Namespace) -> int:
+    controller = relay.controller(relay.options(options))
     out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False)
+    err = message_console()
     final: RelayEvent | None = None
     saved: list[Path] = []
     trace_path: Path | None = None
@@ -155,9 +168,9 @@ async def _run(
             soft_wrap=True,  # a path stays on one line, to copy
         )
         return 130
-    finally:
-        for backend in backends.values():
-            await backend.aclose()
+    if isinstance(final, RunFailed) and final.error.kind == "prompt_too_long":
+        err.print(_error_line(final))  # nothing was generated: a usage error, like a bad option
+        return 2
     if args.json:
         if isinstance(final, RunFailed):
             err.print(_error_line(final))

@@ -11,13 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from relaychat.cli.common import UserError, add_profile_args, resolve_profile, servers_up
+from relaychat.cli.consoles import message_console
 from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
 from relaychat.redact import redact_url
 from relaychat.serving.manager import is_healthy, profile_is_local, servers_for
 from relaychat.serving.priors import DTYPES
+from relaychat.serving.records import ServerRecord, all_records
 from relaychat.serving.setup_plan import describe_running, remeasure_running, running_setups
-from relaychat.serving.watchdog import ServerRecord, all_records
 
 DTYPE_NAMES = {
     "auto": "auto",
@@ -134,7 +135,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_status(profile)
     if not profile_is_local(profile):
         raise UserError(f"profile {profile.name!r} is not served locally; see launch/ for how to start it")
-    console = Console(stderr=True)
+    console = message_console()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.measure_dtypes:

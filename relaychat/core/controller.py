@@ -1,4 +1,4 @@
-"""The RelayGen state machine (RELAYGEN.md section 2) as an async generator of typed events.
+"""The RelayGen state machine (docs/how-it-works.md, "The relay") as an async generator of typed events.
 
 One generation is one shared sequence of tokens that both models continue in turn:
 
@@ -168,7 +168,7 @@ class RelayController:
             if outcome.reason == "server_stop" and outcome.kept > 0:
                 trigger, cue = "resume", None
                 continue  # same model, new request: nothing was handed over
-            if outcome.reason in ("eos", "reasoning_budget", "length") or (
+            if outcome.reason in ("eos", "reasoning_budget", "length", "context_limit") or (
                 outcome.kept == 0 and turn.detect == "cue"
             ):
                 async for event in self._append_marker(gen, warmup):

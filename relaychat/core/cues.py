@@ -18,6 +18,9 @@ from functools import cached_property
 # Characters that continue a word: "Now's", "double-check", "x_1" are single words for matching.
 WORD_CHARS = r"\w'’\-"
 _WORD = re.compile(f"[{WORD_CHARS}]")
+# A cue's word starts after a character that is not part of a word; an apostrophe there is an opening
+# quote ('So, ...) unless a letter precedes it (a contraction such as "don't" stays one word).
+_LEAD = r"(?<![\w\-])(?<![\w'’]['’])"
 
 
 def is_word_char(char: str) -> bool:
@@ -59,7 +62,7 @@ class CueMatcher:
                 tail = rf"(?=[^{WORD_CHARS}]{end})"
             else:
                 tail = ""
-            lead = rf"(?<![{WORD_CHARS}])" if is_word_char(core[0]) else ""
+            lead = _LEAD if is_word_char(core[0]) else ""
             alternatives.append(f"(?P<c{len(alternatives)}>{lead}{re.escape(core)}{tail})")
         return re.compile("|".join(alternatives))
 
@@ -90,9 +93,7 @@ class CueMatcher:
                     waiting[(word, suffix)] = None
         return [
             (
-                re.compile(
-                    (rf"(?<![{WORD_CHARS}])" if is_word_char(word[0]) else "") + re.escape(word) + "$"
-                ),
+                re.compile((_LEAD if is_word_char(word[0]) else "") + re.escape(word) + "$"),
                 suffix,
             )
             for word, suffix in waiting
@@ -149,73 +150,6 @@ def split_cue(cue: str) -> tuple[str, str]:
     while end and not is_word_char(core[end - 1]):
         end -= 1
     return (core[:end], core[end:]) if end else (core, "")
-
-
-# Words whose trailing period does not end a sentence.
-ABBREVIATIONS = frozenset(
-    [
-        "e.g",
-        "i.e",
-        "etc",
-        "vs",
-        "cf",
-        "approx",
-        "resp",
-        "eq",
-        "eqs",
-        "fig",
-        "figs",
-        "dr",
-        "mr",
-        "mrs",
-        "ms",
-        "prof",
-        "al",
-    ]
-)
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n\n")
-_WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
-_LIST_ITEM = re.compile(r"[ \t]*(?:\d+|[A-Za-z])")
-_LOOKBACK = 24  # enough for the longest abbreviation or list marker; keeps checks O(1) per end
-
-
-def sentence_end(text: str, start: int = 0) -> int | None:
-    """Position just after the first confirmed sentence end at or after `start`, else None.
-
-    A sentence ends at `.`, `!` or `?` followed by white space, or at a blank line. Not at a decimal
-    point ("3.5": no space follows), not after an abbreviation ("e.g. x"), not after a list marker
-    ("\\n2. "), not at a factorial ("5! = 120").
-    """
-    for m in _SENTENCE_END.finditer(text, start):
-        char = m.group()
-        window_start = max(0, m.start() - _LOOKBACK)
-        before = text[window_start : m.start()]
-        if char == ".":
-            word = _WORD_BEFORE.search(before)
-            if word and word.group(1).lower().rstrip(".") in ABBREVIATIONS:
-                continue
-            line_start = before.rfind("\n")
-            at_line_start = line_start >= 0 or window_start == 0
-            if at_line_start and _LIST_ITEM.fullmatch(before[line_start + 1 :]):
-                continue
-        elif char == "!" and before[-1:].isdigit():
-            continue
-        return m.end()
-    return None
-
-
-def sentence_end_suffixes(text: str) -> tuple[str, ...]:
-    """What a sentence-end cut would keep beyond `text` if the next token confirms one, else ().
-
-    "... is 4." ends a sentence if white space follows (not "4.5"): `("",)`. "...:\n" ends one if a
-    second newline follows, and the cut keeps it: `("\n",)`. A list marker ("\n2.") or an abbreviation
-    ("e.g.") never ends a sentence: (). The relay starts the large model early on these prompts.
-    """
-    if text.endswith((".", "!", "?")):
-        return ("",) if sentence_end(text + " ", len(text) - 1) is not None else ()
-    if text.endswith("\n") and not text.endswith("\n\n"):
-        return ("\n",)
-    return ()
 
 
 # Characters that close a word in running text; a stop string for a word cue ends with one of them.

@@ -1,4 +1,4 @@
-"""Where one segment must end, decided token by token on the stream (RELAYGEN.md section 2).
+"""Where one segment must end, decided token by token on the stream (docs/how-it-works.md, "The relay").
 
 The scanner sees every token one model streams in one segment and records the first cut: an end
 text (the model's end of turn), the reasoning-end marker, the reasoning budget in single-model mode,
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from relaychat.backends.base import Token
-from relaychat.core.cues import CueMatcher, sentence_end, sentence_end_suffixes
+from relaychat.core.cues import CueMatcher
 from relaychat.core.events import SegmentEndReason, Stage
+from relaychat.core.sentences import SentenceRule
 
 Detect = Literal["cue", "sentence", "none"]
 
@@ -42,19 +43,45 @@ class CutScanner:
     answer_in_stream: bool = False  # single-model mode: the marker starts the answer in this same stream
     budget_left: int | None = None  # single-model mode: reasoning tokens left before the budget cut
     text_offset: int = 0  # length of the reasoning text before `context` ends, minus len(context)
+    # The sentence rule's state at the end of `context` (math and code spans opened earlier in the
+    # text); None: a fresh rule that has seen only `context`.
+    sentences: SentenceRule | None = None
 
     tokens: list[Token] = field(default_factory=list, init=False)
     cut: Cut | None = field(default=None, init=False)
     answer_from: int | None = field(default=None, init=False)  # first answer token (answer_in_stream)
 
     def __post_init__(self) -> None:
-        self.text = self.context
         self.base = len(self.context)
+        self._parts: list[str] = [self.context]
+        self._joined = ""  # the text of _parts[: self._joined_parts], joined once
+        self._joined_parts = 0
+        self._length = self.base
         self._ends: list[int] = []
         self._scan = self._ignore_before = self.base
         self._longest_end = max(map(len, self.end_texts), default=0)
         needles = sorted(self.end_texts, key=len, reverse=True)
         self._end_re = re.compile("|".join(map(re.escape, needles))) if needles else None
+        # Every search looks at a bounded window: the last `_keep` characters and the new token.
+        self._keep = max(self._longest_end, len(self.marker), self.matcher.max_len) + 8
+        self._win = self.context[-self._keep :]
+        self._win_start = self.base - len(self._win)
+        if self.detect == "sentence":
+            if self.sentences is None:
+                self.sentences = SentenceRule(offset=0)
+                self.sentences.advance(self.context)
+            else:
+                self.sentences = self.sentences.copy()
+            self.sentences.rebase(self.base)
+
+    @property
+    def text(self) -> str:
+        """The context and every streamed token's text (joined on demand)."""
+        parts = self._parts
+        if self._joined_parts < len(parts):
+            self._joined += "".join(parts[self._joined_parts :])
+            self._joined_parts = len(parts)
+        return self._joined
 
     def add(self, token: Token) -> None:
         self.add_chunk([token])
@@ -66,12 +93,19 @@ class CutScanner:
         if self.cut is not None:
             self._append(tokens)
             return
-        ends, first = self._ends, len(self.tokens) - len(tokens)
+        ends, first, parts = self._ends, len(self.tokens) - len(tokens), self._parts
         for offset, token in enumerate(tokens):
-            before = len(self.text)
-            self.text += token.text
-            ends.append(len(self.text))
-            self.cut = self._find(before, first + offset)
+            before = self._length
+            piece = token.text
+            parts.append(piece)
+            self._length += len(piece)
+            ends.append(self._length)
+            win = self._win
+            if len(win) > self._keep:
+                win = win[-self._keep :]
+            self._win = win + piece
+            self._win_start = before - len(win)
+            self.cut = self._find(before, first + offset, piece)
             if self.cut is not None:
                 self._append(tokens[offset + 1 :])
                 return
@@ -80,18 +114,19 @@ class CutScanner:
         """Text past the cut (the look-ahead): kept for `text_of`, never searched."""
         ends = self._ends
         for token in tokens:
-            ends.append((ends[-1] if ends else self.base) + len(token.text))
-        self.text += "".join([t.text for t in tokens])
+            self._length += len(token.text)
+            ends.append(self._length)
+            self._parts.append(token.text)
 
-    def _find(self, before: int, i: int) -> Cut | None:
-        text, base = self.text, self.base
+    def _find(self, before: int, i: int, piece: str) -> Cut | None:
+        win, w0, base = self._win, self._win_start, self.base
         if self._end_re is not None:
             # One alternation finds the leftmost of all end texts, as a `find` per end text would.
-            done = self._end_re.search(text, max(base, before - self._longest_end + 1))
+            done = self._end_re.search(win, max(base, before - self._longest_end + 1) - w0)
             if done is not None:  # keep whole tokens that end before the end text
-                return Cut(bisect.bisect_left(self._ends, done.start() + 1) - 1, "eos")
+                return Cut(bisect.bisect_left(self._ends, w0 + done.start() + 1) - 1, "eos")
         if self.stage == "reasoning" and self.answer_from is None:
-            if text.find(self.marker, max(base, before - len(self.marker) + 1)) >= 0:
+            if win.find(self.marker, max(base, before - len(self.marker) + 1) - w0) >= 0:
                 if self.answer_in_stream:
                     self.answer_from = i + 1
                     return None
@@ -100,14 +135,17 @@ class CutScanner:
                 return Cut(i, "reasoning_budget")
         if self.detect == "cue":
             start = max(self._scan, self._ignore_before)
-            self._scan = max(base, len(text) - self.matcher.max_len - 1)
-            while (m := self.matcher.first_confirmed(text, start)) is not None:
-                j = bisect.bisect_right(self._ends, m.end - 1)
+            self._scan = max(base, self._length - self.matcher.max_len - 1)
+            while (m := self.matcher.first_confirmed(win, start - w0)) is not None:
+                j = bisect.bisect_right(self._ends, w0 + m.end - 1)
                 if j + 1 >= self.min_tokens:
-                    return Cut(j, "cue", m.cue, self.text_offset + m.start)
-                self._ignore_before = start = m.end  # inside min_tokens: not a switch
+                    return Cut(j, "cue", m.cue, self.text_offset + w0 + m.start)
+                self._ignore_before = start = w0 + m.end  # inside min_tokens: not a switch
         elif self.detect == "sentence":
-            position = sentence_end(text, max(base, before - 2))
+            assert self.sentences is not None
+            position = self.sentences.feed(piece)
+            while position is not None and position <= base:
+                position = self.sentences.feed("")  # an end the text before this segment left waiting
             if position is not None:
                 return Cut(bisect.bisect_right(self._ends, position - 1), "sentence_end")
         return None
@@ -119,13 +157,16 @@ class CutScanner:
         if emitted == 0 or self.cut is not None or emitted != len(self.tokens):
             return ()
         if self.detect == "cue":
-            return self.matcher.pending(self.text, self.base) if emitted >= self.min_tokens else ()
+            if emitted < self.min_tokens:
+                return ()
+            return self.matcher.pending(self._win, max(0, self.base - self._win_start))
         if self.detect == "sentence":
-            return tuple(("", suffix) for suffix in sentence_end_suffixes(self.text))
+            assert self.sentences is not None
+            return tuple(("", suffix) for suffix in self.sentences.pending())
         return ()
 
     def text_of(self, start: int, stop: int) -> str:
-        """The text of tokens[start:stop], sliced from the stream (a token's text is exact)."""
+        """The text of tokens[start:stop] (a token's text is exact)."""
         if stop <= start:
             return ""
-        return self.text[self._ends[start - 1] if start else self.base : self._ends[stop - 1]]
+        return "".join([t.text for t in self.tokens[start:stop]])

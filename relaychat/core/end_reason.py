@@ -24,17 +24,27 @@ def stopped_on_stop_string(end: StreamEnd) -> bool:
 
 
 def segment_end_reason(
-    cut: Cut | None, end: StreamEnd, stage: Stage, *, in_answer: bool, reasoning_spent: bool
+    cut: Cut | None,
+    end: StreamEnd,
+    stage: Stage,
+    *,
+    in_answer: bool,
+    reasoning_spent: bool,
+    context_bound: bool = False,
 ) -> SegmentEndReason:
     """Why a segment ended.
 
     `in_answer`: a single-model stream already crossed into the answer. `reasoning_spent`: the
     generation's reasoning budget is used up (a "length" end then means the budget, not a turn's cap).
+    `context_bound`: the request's token limit was lowered to fit the server's context window (a
+    "length" end then means the window is full).
     """
     if cut is not None:
         return cut.reason
     if stage == "reasoning" and stopped_on_stop_string(end):
         return "server_stop"  # a stop string the client does not count (inside the first min_tokens)
+    if end.finish_reason == "length" and context_bound:
+        return "context_limit"
     if end.finish_reason == "length":
         if in_answer or stage == "answer":
             return "length"

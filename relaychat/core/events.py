@@ -23,6 +23,7 @@ SegmentEndReason = Literal[
     "reasoning_budget",  # the reasoning budget ran out; the marker was appended
     "eos",  # the model ended its text
     "length",  # the answer used up the whole budget
+    "context_limit",  # the server's context window is full (prompt + generated tokens)
     "server_stop",  # the server stopped on a cue the relay does not count; the same model resumes
     "cancelled",
     "error",
@@ -160,7 +161,7 @@ class RunSummary(BaseModel):
     wall_s: float = 0.0
     ttft_s: float | None = None
     switch_gaps_s: list[float] = Field(default_factory=list)
-    reasoning_ended_by: Literal["marker", "budget", "eos", "none"] = "none"
+    reasoning_ended_by: Literal["marker", "budget", "eos", "context_limit", "none"] = "none"
     prefill_feeds: int = 0
     prefill_cancelled: int = 0
     early_starts: int = Field(
@@ -194,7 +195,9 @@ class RunFinished(_Event):
 
 
 class ErrorInfo(BaseModel):
-    kind: str = Field(description="connection, timeout, http, busy, server, protocol, cancelled, internal")
+    kind: str = Field(
+        description="connection, timeout, http, busy, server, protocol, prompt_too_long, cancelled, internal"
+    )
     message: str
     model: Role | None = None
     status: int | None = None

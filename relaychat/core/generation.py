@@ -8,6 +8,7 @@ text. That is what makes every continuation a byte-exact extension of the first 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,9 +18,18 @@ from relaychat.core.events import Role
 from relaychat.core.plan import RelayPlan, Turn
 from relaychat.core.profile import PairProfile
 from relaychat.core.prompt import Message, render_prefix
-from relaychat.core.requests import CuePath, completion_request, room_in_context
+from relaychat.core.requests import (
+    CONTEXT_SLACK,
+    MARKER_ROOM,
+    CuePath,
+    check_prompt_fits,
+    completion_request,
+    room_in_context,
+)
+from relaychat.core.sentences import SentenceRule
 
 Handoff = Literal["token_ids", "text"]
+TEXT_TOKEN_RATIO = 1.25  # text handoffs: tokens of one model's text in the other's tokenizer, at most
 Prompt = str | list[int]
 
 
@@ -31,8 +41,15 @@ class SharedSequence:
     ids: list[int] = field(default_factory=list)
     tokens: int = 0
     tail: str = ""  # the last characters, for word-boundary look-behind
+    # The sentence rule's state after the text so far: a small model's segment starts from it, so a
+    # math span or code fence opened before a cue is still open after it.
+    sentences: SentenceRule = field(default_factory=SentenceRule)
+
+    chars: int = 0
 
     def extend(self, text: str, ids: list[int], count: int) -> None:
+        self.sentences.advance(text)
+        self.chars += len(text)
         self.parts.append(text)
         self.ids.extend(ids)
         self.tokens += count
@@ -67,6 +84,12 @@ class Generation:
         self.prefix_ids: dict[Role, list[int]] = {}
         self.names: dict[Role, str] = {"large": "", "small": ""}
         self.max_len: dict[Role, int | None] = {}
+        # Each model's rendered prompt in tokens, for sizing requests to the context window: exact when
+        # tokenized, else its UTF-8 length (a bound: a token is at least one byte).
+        self.prefix_len: dict[Role, int] = {}
+        self.context_bound = False  # the last request's limit was lowered to fit a context window
+        # Text handoffs: each server's own count of its last prompt, and the sequence length then.
+        self._counted: dict[Role, tuple[int, int]] = {}
         self.cue_path: CuePath = "client"
         self.segments = 0  # segments begun; the next one's index
         self.last_token_t: float | None = None  # when the previous segment's last kept token arrived
@@ -79,7 +102,8 @@ class Generation:
         for role in roles:
             info = await self.backends[role].info()
             self.names[role] = info.name
-            self.max_len[role] = info.max_model_len
+            override = self.profile.spec(role).max_model_len
+            self.max_len[role] = override or info.max_model_len
         if self.handoff == "token_ids":
             by_text: dict[tuple[str, bool], list[int]] = {}
             for role in roles:
@@ -87,6 +111,24 @@ class Generation:
                 if key not in by_text:
                     by_text[key] = await self.backends[role].tokenize(key[0], add_special_tokens=key[1])
                 self.prefix_ids[role] = by_text[key]
+                self.prefix_len[role] = len(by_text[key])
+        for role in roles:
+            await self._check_fits(role)
+
+    async def _check_fits(self, role: Role) -> None:
+        """PromptTooLong before any generation when the question alone fills `role`'s window."""
+        max_len = self.max_len.get(role)
+        if not max_len:
+            return
+        if role not in self.prefix_len:
+            add = self.profile.spec(role).prompt.add_special_tokens
+            ids = await self.backends[role].tokenize(self.prefix_text[role], add_special_tokens=add)
+            self.prefix_len[role] = len(ids)
+        check_prompt_fits(self.prefix_len[role], max_len, role=role, url=self.backends[role].url)
+
+    def counted(self, role: Role, prompt_tokens: int) -> None:
+        """The server counted `prompt_tokens` in the prompt of `role`'s current request (text handoff)."""
+        self._counted[role] = (prompt_tokens, self.seq.tokens)
 
     def next_index(self) -> int:
         index, self.segments = self.segments, self.segments + 1
@@ -110,15 +152,40 @@ class Generation:
         """A text prompt gets the server's BOS as the format says; token ids already hold it."""
         return self.profile.spec(role).prompt.add_special_tokens if isinstance(prompt, str) else False
 
-    def request(self, role: Role, prompt: Prompt, index: int, turn: Turn) -> CompletionRequest | None:
-        """The request of segment `index`; None when no token may be generated (budget or context)."""
-        limit = room_in_context(
-            turn.limit,
-            self.prompt_len(role, prompt),
-            self.max_len.get(role),
-            role=role,
-            url=self.backends[role].url,
-        )
+    def context_len(self, role: Role, prompt: Prompt) -> int | None:
+        """`role`'s prompt length for sizing the request: exact with token ids. With text, the server's
+        last count (or the question's) plus the tokens written since, times TEXT_TOKEN_RATIO (the other
+        model's tokenizer may cut the same text finer), plus one per character not yet kept."""
+        if isinstance(prompt, list):
+            return len(prompt)
+        if role in self._counted:
+            known, at = self._counted[role]
+        elif role in self.prefix_len:
+            known, at = self.prefix_len[role], 0
+        else:
+            return None
+        ahead = len(prompt) - len(self.prefix_text[role]) - self.seq.chars
+        return known + math.ceil((self.seq.tokens - at) * TEXT_TOKEN_RATIO) + max(ahead, 0)
+
+    def reasoning_room(self) -> int | None:
+        """Tokens the reasoning may still take so that the answer model keeps room in its window for
+        the marker and the answer (the reserve, at most half of what its window leaves the question)."""
+        answer = self.plan.answer_model
+        max_len, prefix = self.max_len.get(answer), self.prefix_len.get(answer)
+        if not max_len or prefix is None:
+            return None
+        reserve = min(self.plan.answer_reserve, (max_len - prefix) // 2)
+        return max_len - prefix - self.seq.tokens - CONTEXT_SLACK - MARKER_ROOM - reserve
+
+    def request(
+        self, role: Role, prompt: Prompt, index: int, turn: Turn, stage: str = "answer"
+    ) -> CompletionRequest | None:
+        """The request of segment `index`, its limit lowered to fit the context windows (then
+        `context_bound`); None when no token may be generated (budget or context)."""
+        limit = room_in_context(turn.limit, self.context_len(role, prompt), self.max_len.get(role))
+        if stage == "reasoning" and (room := self.reasoning_room()) is not None:
+            limit = min(limit, room)
+        self.context_bound = limit < turn.limit
         if limit <= 0:
             return None
         server_cues = turn.detect == "cue" and self.cue_path == "server"

@@ -1,4 +1,4 @@
-"""Probability margin p1 - p2: how sure a model is of its next token (RELAYGEN.md section 3).
+"""Probability margin p1 - p2: how sure a model is of its next token (docs/how-it-works.md).
 
 Servers report top-k *log*probabilities; the margin is taken on probabilities. vLLM's streaming top-k
 is a dict keyed by token text, so it may hold k+1 entries (the sampled token outside the top k) or

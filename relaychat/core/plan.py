@@ -2,7 +2,7 @@
 
 `RelayPlan` answers the questions the state machine asks of its settings: which models take part,
 the budgets (total, answer reserve, a small-model turn's cap), who writes the answer, which cues
-count, and how each model's reasoning turn runs (RELAYGEN.md section 2: the large model stops at a
+count, and how each model's reasoning turn runs (docs/how-it-works.md, "The relay": the large model stops at a
 cue after `min_tokens`, the small model at a sentence end).
 """
 

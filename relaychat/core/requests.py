@@ -9,26 +9,31 @@ from __future__ import annotations
 from typing import Literal
 
 from relaychat.backends.base import Backend, CompletionRequest
-from relaychat.backends.errors import RequestRejected
+from relaychat.backends.errors import PromptTooLong, RequestRejected
 from relaychat.core.profile import ModelSpec
 
 CONTEXT_SLACK = 8  # tokens kept free below the server's context limit (estimates in text mode)
+MARKER_ROOM = 8  # tokens the appended reasoning-end marker may take in the answer model's prompt
 
 CuePath = Literal["client", "server"]
 
 
-def room_in_context(limit: int, prompt_len: int | None, max_len: int | None, *, role: str, url: str) -> int:
-    """`limit` lowered to what fits after the prompt; RequestRejected when the prompt fills it."""
+def room_in_context(limit: int, prompt_len: int | None, max_len: int | None) -> int:
+    """`limit` lowered to what fits after the prompt in the server's context window (<= 0: nothing)."""
     if not max_len or prompt_len is None:
         return limit
-    room = max_len - prompt_len - CONTEXT_SLACK
-    if room <= 0:
-        raise RequestRejected(
-            f"the prompt ({prompt_len} tokens) fills the {role} server's context ({max_len} tokens): "
-            f"shorten the conversation or serve the model with a longer --max-model-len",
+    return min(limit, max_len - prompt_len - CONTEXT_SLACK)
+
+
+def check_prompt_fits(prompt_len: int, max_len: int | None, *, role: str, url: str) -> None:
+    """PromptTooLong when the question's prompt alone leaves no room to generate in the window."""
+    if max_len and prompt_len + CONTEXT_SLACK >= max_len:
+        raise PromptTooLong(
+            f"the question is too long for the {role} model: its prompt is {prompt_len} tokens and the "
+            f"server's context window is {max_len} tokens. Shorten the question or serve the model "
+            "with a longer --max-model-len",
             url=url,
         )
-    return min(limit, room)
 
 
 def completion_request(

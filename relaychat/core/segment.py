@@ -14,6 +14,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from relaychat.backends.base import StreamEnd, Token
+from relaychat.backends.errors import RequestRejected, overflows_context
 from relaychat.core.cuts import CutScanner
 from relaychat.core.early_start import EarlyStart, Timed, timed
 from relaychat.core.end_reason import segment_end_reason
@@ -88,9 +89,14 @@ class Segment:
         gen, role, stage = self._gen, self.role, self.stage
         index = self._index = gen.next_index()
         prompt = gen.prompt(role)
-        request = gen.request(role, prompt, index, self.turn)
+        request = gen.request(role, prompt, index, self.turn, stage)
+        context_bound = gen.context_bound
         if request is None:
             self._warmup.no_turn()
+            if context_bound:  # the window is full: say so, as a segment that wrote nothing
+                for event in self._context_full(index, prompt):
+                    yield event
+                return
             self._outcome = NO_TURN
             return
         early = self._warmup.segment_starting(role, stage, prompt, request)
@@ -111,37 +117,67 @@ class Segment:
         source: AsyncGenerator[Timed, None] = (
             early.items() if early is not None else timed(gen.backends[role].stream(request), gen.clock)
         )
-        async with aclosing(source) as stream:
-            async for arrived, item in stream:
-                if isinstance(item, StreamEnd):
-                    end = item
-                    break
-                if not item.tokens:
-                    continue
-                now = gen.clock()
-                if timing.first_t is None:
-                    timing.first_t, timing.first_arrival = now, arrived
-                    timing.first_chunk_tokens = len(item.tokens)
-                timing.last_t = now
-                scanner.add_chunk(item.tokens)
-                cut = scanner.cut
-                if cut is not None:
-                    cut.index = max(cut.index, emitted - 1)  # never take back what was shown
-                upto = len(tokens) if cut is None else cut.index + 1
-                answer_from = scanner.answer_from
-                if answer_from is not None and emitted < answer_from <= upto:
-                    yield self._delta("reasoning", tokens[emitted:answer_from])
-                    emitted = answer_from
-                    gen.seq.record(tokens[:answer_from], scanner.text_of(0, answer_from))
-                    yield StageChanged(t=gen.clock(), stage="answer")
-                if upto > emitted:
-                    yield self._delta("answer" if answer_from is not None else stage, tokens[emitted:upto])
-                    emitted = upto
-                if cut is not None:
-                    break
-                self._warmup.streamed(scanner, emitted)
-        for event in self._finish(scanner, end, emitted, index, timing, early):
+        try:
+            async with aclosing(source) as stream:
+                async for arrived, item in stream:
+                    if isinstance(item, StreamEnd):
+                        end = item
+                        break
+                    if item.prompt_token_ids and timing.first_t is None and gen.handoff == "text":
+                        gen.counted(role, len(item.prompt_token_ids))
+                    if not item.tokens:
+                        continue
+                    now = gen.clock()
+                    if timing.first_t is None:
+                        timing.first_t, timing.first_arrival = now, arrived
+                        timing.first_chunk_tokens = len(item.tokens)
+                    timing.last_t = now
+                    scanner.add_chunk(item.tokens)
+                    cut = scanner.cut
+                    if cut is not None:
+                        cut.index = max(cut.index, emitted - 1)  # never take back what was shown
+                    upto = len(tokens) if cut is None else cut.index + 1
+                    answer_from = scanner.answer_from
+                    if answer_from is not None and emitted < answer_from <= upto:
+                        yield self._delta("reasoning", tokens[emitted:answer_from])
+                        emitted = answer_from
+                        gen.seq.record(tokens[:answer_from], scanner.text_of(0, answer_from))
+                        yield StageChanged(t=gen.clock(), stage="answer")
+                    if upto > emitted:
+                        shown_as = "answer" if answer_from is not None else stage
+                        yield self._delta(shown_as, tokens[emitted:upto])
+                        emitted = upto
+                    if cut is not None:
+                        break
+                    self._warmup.streamed(scanner, emitted)
+        except RequestRejected as exc:
+            if not overflows_context(exc) or emitted:
+                raise
+            # The window estimate (text handoffs) was short: the server's refusal ends it the same way.
+            self._warmup.no_turn()
+            self._outcome = SegmentOutcome("context_limit", 0)
+            yield SegmentEnded(
+                t=gen.clock(), index=index, model=role, stage=stage, reason="context_limit", tokens=0
+            )
+            return
+        for event in self._finish(scanner, end, emitted, index, timing, early, context_bound):
             yield event
+
+    def _context_full(self, index: int, prompt: object) -> Iterator[RelayEvent]:
+        gen = self._gen
+        yield SegmentStarted(
+            t=gen.clock(),
+            index=index,
+            model=self.role,
+            stage=self.stage,
+            trigger=self.trigger,
+            cue=self.cue,
+            prompt_tokens=gen.prompt_len(self.role, prompt),  # type: ignore[arg-type]
+        )
+        self._outcome = SegmentOutcome("context_limit", 0)
+        yield SegmentEnded(
+            t=gen.clock(), index=index, model=self.role, stage=self.stage, reason="context_limit", tokens=0
+        )
 
     def _scanner(self) -> CutScanner:
         gen, plan, turn = self._gen, self._gen.plan, self.turn
@@ -158,6 +194,7 @@ class Segment:
             answer_in_stream=single and plan.answer_model == self.role,
             budget_left=plan.reasoning_budget - seq.tokens if single else None,
             text_offset=len(seq.text) - len(seq.tail),
+            sentences=seq.sentences if turn.detect == "sentence" else None,
         )
 
     def _finish(
@@ -168,6 +205,7 @@ class Segment:
         index: int,
         timing: _Timing,
         early: EarlyStart | None,
+        context_bound: bool = False,
     ) -> Iterator[RelayEvent]:
         """Keep what was shown, name the end, and report: the segment's closing events."""
         gen, tokens = self._gen, scanner.tokens
@@ -182,6 +220,7 @@ class Segment:
             self.stage,
             in_answer=answer_from is not None,
             reasoning_spent=gen.seq.tokens >= gen.plan.reasoning_budget,
+            context_bound=context_bound,
         )
         if cut is not None and cut.cue is not None:
             self._warmup.cue_written(self.role, cut.cue)

@@ -95,7 +95,12 @@ class SummaryBuilder:
         elif isinstance(event, StageChanged) and event.stage == "answer":
             self._reasoning.append(event.inserted_text)
             if event.appended_marker:
-                s.reasoning_ended_by = "budget" if s.finish_reason == "reasoning_budget" else "eos"
+                if s.finish_reason == "reasoning_budget":
+                    s.reasoning_ended_by = "budget"
+                elif s.finish_reason == "context_limit":
+                    s.reasoning_ended_by = "context_limit"
+                else:
+                    s.reasoning_ended_by = "eos"
             else:
                 s.reasoning_ended_by = "marker"
         elif isinstance(event, (RunFinished, RunFailed)):

@@ -166,7 +166,7 @@ class Warmup:
                 continue
             done = gen.seq.tokens + emitted + (1 if suffix else 0)
             try:
-                request = gen.request(role, prompt, gen.segments, gen.plan.turn(role, done))
+                request = gen.request(role, prompt, gen.segments, gen.plan.turn(role, done), "reasoning")
             except RequestRejected:
                 continue  # the real turn will report it
             if request is None:

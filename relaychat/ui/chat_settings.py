@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relaychat.core.controller import RelayOptions
@@ -23,7 +23,6 @@ class ChatSettings:
     cues: list[str] = field(default_factory=list)
     cue_source: str = ""
     disabled: set[str] = field(default_factory=set)
-    feed_every: int | None = None  # from the servers' measured costs (core.feed_policy); None: default
     projection_target: str | None = None  # the speedup panel's "projected on" cost model (settings)
 
     def __post_init__(self) -> None:
@@ -57,14 +56,14 @@ class ChatSettings:
         return ["large", "small"] if self.mode == "relay" else [self.mode]
 
     def options(self) -> RelayOptions:
-        options = RelayOptions(
+        """What the user chose; the relay (`ServerKeeper.relay`) adds the servers' tuning."""
+        return RelayOptions(
             mode=self.mode,
             max_tokens=self.max_tokens,
             seed=self.seed,
             answer_model=self.answer_model,
             cues=self.enabled_cues,
         )
-        return replace(options, feed_every=self.feed_every) if self.feed_every else options
 
     def describe(self) -> str:
         cues = f"cues {len(self.enabled_cues)}/{len(self.cues)}" if self.mode == "relay" else "no cues"

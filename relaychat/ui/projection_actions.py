@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
 from textual.app import SystemCommand
 from textual.widgets import Input
@@ -26,8 +26,8 @@ from relaychat.ui.screens.race import RaceScreen
 from relaychat.ui.session import Turn
 from relaychat.ui.widgets.speedup_panel import SpeedupPanel
 
-if TYPE_CHECKING:
-    from relaychat.ui.app import RelayChatApp
+# The chat app (relaychat.ui.app imports this module, so it is not imported back here).
+RelayChatApp = Any
 
 OFF = "off"
 

@@ -1,7 +1,9 @@
 """Servers behind the chat: health checks, and starting the bundled CPU pair when it is down.
 
-`running_servers` blocks while the servers boot (minutes on a cold start), so it runs in a thread;
-the ExitStack keeps what it started alive until the app exits, then stops only that.
+The keeper holds the chat's `Relay` (`relaychat.relay`): the backends, the warm-up memory of the
+session and the feed policy measured for these servers. `running_servers` blocks while the servers
+boot (minutes on a cold start), so it runs in a thread; the ExitStack keeps what it started alive
+until the app exits, then stops only that.
 """
 
 from __future__ import annotations
@@ -11,21 +13,24 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 
 from relaychat.backends.base import Backend
-from relaychat.backends.scripted import ScriptedBackend
 from relaychat.core.events import Role
 from relaychat.core.feed_policy import FeedPolicy
 from relaychat.core.profile import PairProfile
+from relaychat.relay import Relay, open_relay, server_setups
 from relaychat.serving.manager import profile_is_local, running_servers
-from relaychat.serving.setup_plan import feed_tuning
-from relaychat.serving.setup_record import SetupRecord, read_record
+from relaychat.serving.records import SetupRecord
 
 
 class ServerKeeper:
     def __init__(self, profile: PairProfile, backends: Mapping[Role, Backend], autostart: bool) -> None:
         self.profile = profile
-        self.backends = dict(backends)
+        self.relay: Relay = open_relay(profile, backends=backends)
         self.autostart = autostart
         self._stack = ExitStack()
+
+    @property
+    def backends(self) -> dict[Role, Backend]:
+        return self.relay.backends
 
     @property
     def can_start(self) -> bool:
@@ -46,23 +51,12 @@ class ServerKeeper:
         return names
 
     def setups(self) -> dict[Role, SetupRecord]:
-        """The serving setup of each local server RelayChat started (scripted test backends have none)."""
-        if not profile_is_local(self.profile):
-            return {}
-        found: dict[Role, SetupRecord] = {}
-        for role, backend in self.backends.items():
-            record = (
-                None if isinstance(backend, ScriptedBackend) else read_record(self.profile.spec(role).url)
-            )
-            if record is not None:
-                found[role] = record
-        return found
+        """The serving setup of each server RelayChat started here (by the backends' own URLs)."""
+        return server_setups(self.backends)
 
     def feed_policy(self) -> FeedPolicy | None:
-        """The feed cadence from the servers' measured costs, when both are known."""
-        if len(self.setups()) < len(self.backends):
-            return None
-        return feed_tuning(self.profile)
+        """The feed cadence from the servers' measured costs, read again (servers may have started)."""
+        return self.relay.refresh_policy()
 
     def start_blocking(
         self, progress: Callable[[str, float | None], None], log: Callable[[str], None]
@@ -75,5 +69,4 @@ class ServerKeeper:
         self._stack.close()
 
     async def aclose(self) -> None:
-        for backend in self.backends.values():
-            await backend.aclose()
+        await self.relay.aclose()

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from relaychat.connect import make_backends
+from relaychat.bench.projection_check import Validation, validate
 from relaychat.core.profile import load_profile
-from relaychat.projection.validation import Validation, validate
+from relaychat.relay import open_relay
 from relaychat.serving.manager import is_healthy
 
 pytestmark = pytest.mark.benchmark
@@ -44,12 +44,8 @@ def test_projection_error_against_measured_wall_time(benchmark, tmp_path: Path) 
     result: list[Validation] = []
 
     async def go() -> None:
-        backends = make_backends(profile)
-        try:
-            result.append(await validate(profile, backends, PROMPTS, tmp_path, max_tokens))
-        finally:
-            for backend in backends.values():
-                await backend.aclose()
+        async with open_relay(profile) as relay:
+            result.append(await validate(relay, PROMPTS, tmp_path, max_tokens))
 
     benchmark.pedantic(lambda: asyncio.run(go()), rounds=1, iterations=1)
     validation = result[0]

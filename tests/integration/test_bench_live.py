@@ -14,6 +14,7 @@ from relaychat.bench.scenarios import parse_scenario
 from relaychat.cli.main import main
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
+from relaychat.relay import open_relay
 
 PROMPTS = ["What is the sum of the first 20 positive integers?", "Solve for x: 3x + 7 = 25."]
 
@@ -24,8 +25,7 @@ async def test_relay_scenario_metrics_agree_with_events_and_server_counters(
     seen: list[RunObservation] = []
     metrics = await run_scenario(
         parse_scenario("relay-x2"),
-        demo_profile,
-        demo_backends,
+        open_relay(demo_profile, backends=demo_backends, policy=None),
         BenchPlan(PROMPTS, max_tokens=80),
         on_run=lambda _s, o: seen.append(o),
     )

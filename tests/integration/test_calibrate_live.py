@@ -17,10 +17,11 @@ import pytest
 from relaychat.backends.vllm import VLLMBackend
 from relaychat.calibration.candidates import CANDIDATE_POOL
 from relaychat.calibration.scoring import margin_top_k, score_trace, small_prefix
-from relaychat.core.cues import CueMatcher, sentence_end
+from relaychat.core.cues import CueMatcher
 from relaychat.core.cueset import load_cue_set
 from relaychat.core.events import RunFinished, RunStarted, parse_event
 from relaychat.core.profile import PairProfile
+from relaychat.core.sentences import sentence_end
 
 RELAYCHAT = [sys.executable, "-m", "relaychat.cli.main"]
 REASONING = "So the café costs 5€ — that is 3.5 units 😀. Now, we add 2 to it.\n\nThus the total is 7."

@@ -9,13 +9,13 @@ import pytest
 
 from relaychat.backends.errors import ServerBusy
 from relaychat.calibration import pipeline
-from relaychat.connect import make_backends
 from relaychat.core.profile import load_profile
 from relaychat.evaluation import runner as runner_module
 from relaychat.evaluation.datasets import Problem
 from relaychat.evaluation.graders import InlineGrader
 from relaychat.evaluation.records import ResultStore
 from relaychat.evaluation.runner import EvalPlan, EvalRunner
+from relaychat.relay import open_relay
 from tests.fakes.fault_server import Fault
 from tests.reliability.conftest import Pair, cli_env, last_event, relaychat, traces
 
@@ -67,10 +67,8 @@ async def test_the_wait_before_a_retry_is_what_the_server_asked_when_longer(
     plan = EvalPlan([Problem(id="p1", question="2+2?", answer="4")], ["relay"], 1, retries=3, backoff_s=2.0)
     store = ResultStore(tmp_path / "run")
     store.prepare({})
-    backends = make_backends(profile)
-    await EvalRunner(profile, backends, plan, store, InlineGrader()).run()
-    for backend in backends.values():
-        await backend.aclose()
+    async with open_relay(profile, policy=None) as relay:
+        await EvalRunner(relay, plan, store, InlineGrader()).run()
     assert waits == [7.0, 4.0]
     assert [(r.status, r.attempts) for r in store.load().values()] == [("ok", 3)]
 

@@ -10,7 +10,8 @@ import pytest
 from relaychat.backends.scripted import ScriptedBackend
 from relaychat.core.profile import load_profile
 from relaychat.serving.costs import ServerCosts
-from relaychat.serving.setup_record import SetupRecord, write_record
+from relaychat.serving.records import SetupRecord
+from relaychat.serving.records import write_setup as write_record
 from relaychat.ui.servers import ServerKeeper
 from relaychat.ui.widgets.status_panel import StatusPanel
 from tests.ui.conftest import SIZE, Scripted, make_app, wait_until
@@ -46,18 +47,15 @@ def _record(url: str, prefill: float = 0.8, decode: float = 30.0) -> SetupRecord
     return record
 
 
-class _RealLooking:
-    """Stands for a vLLM backend: anything that is not a scripted one."""
-
-    async def aclose(self) -> None:
-        return None
-
-
-def test_the_keeper_reads_setups_of_real_servers_only() -> None:
+def test_the_keeper_reads_the_setups_of_the_servers_its_backends_talk_to() -> None:
     profile = load_profile("cpu-demo")
     for role in ("large", "small"):
         _record(profile.spec(role).url, decode=30.0 if role == "large" else 1.9)
-    real = ServerKeeper(profile, {"large": _RealLooking(), "small": _RealLooking()}, autostart=False)  # type: ignore[dict-item]
+    at_the_servers = {
+        "large": ScriptedBackend(profile.large.url),
+        "small": ScriptedBackend(profile.small.url),
+    }
+    real = ServerKeeper(profile, at_the_servers, autostart=False)
     assert {r: s.summary() for r, s in real.setups().items()} == {
         "large": "fp32, block 32",
         "small": "fp32, block 32",
@@ -67,20 +65,20 @@ def test_the_keeper_reads_setups_of_real_servers_only() -> None:
     scripted = ServerKeeper(
         profile, {"large": ScriptedBackend("http://l"), "small": ScriptedBackend("http://s")}, autostart=False
     )
-    assert scripted.setups() == {} and scripted.feed_policy() is None  # snapshot tests stay as they are
+    assert scripted.setups() == {} and scripted.feed_policy() is None  # other servers' costs never apply
 
 
 async def test_the_panel_shows_the_setup_and_the_chat_uses_the_measured_cadence(
     scripted: Scripted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    profile = load_profile("cpu-demo")
-    records = {"large": _record(profile.large.url), "small": _record(profile.small.url, decode=1.9)}
-    monkeypatch.setattr(ServerKeeper, "setups", lambda self: records)
+    large, small = "http://127.0.0.1:1/large", "http://127.0.0.1:1/small"  # the scripted backends' URLs
+    records = {large: _record(large), small: _record(small, decode=1.9)}  # as if started here
+    monkeypatch.setattr("relaychat.relay.read_setup", lambda url, check_alive=True: records.get(url))
     app = make_app(scripted)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.chat.query_one(StatusPanel)
         await wait_until(pilot, lambda: "fp32, block 32" in str(panel.content))
         assert "auto: no native bf16" in str(panel.content)
         assert "AVX2" in str(panel.tooltip)
-        assert app.chat.settings.feed_every == 64  # not the default 32: from the measured costs
-        assert app.chat.settings.options().feed_every == 64
+        relay = app.chat.keeper.relay
+        assert relay.options(app.chat.settings.options()).feed_every == 64  # not the default 32: measured

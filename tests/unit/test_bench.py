@@ -10,6 +10,7 @@ from relaychat.bench.render import comparison_table, text_block
 from relaychat.bench.runner import BenchPlan, run_scenario, run_scenarios
 from relaychat.bench.scenarios import ScenarioError, default_scenarios, parse_scenario, parse_scenarios
 from relaychat.core.profile import load_profile
+from relaychat.relay import open_relay
 
 
 def test_scenario_names_parse_into_mode_concurrency_and_variants() -> None:
@@ -48,8 +49,7 @@ async def test_a_relay_scenario_counts_switches_gaps_and_tokens_from_the_events(
     seen: list[RunObservation] = []
     metrics = await run_scenario(
         parse_scenario("relay-x2"),
-        profile,
-        {"large": large, "small": small},
+        open_relay(profile, backends={"large": large, "small": small}, policy=None),
         BenchPlan(["2+2?", "3+3?", "4+4?"], max_tokens=120),
         on_run=lambda _s, o: seen.append(o),
     )
@@ -87,7 +87,9 @@ async def test_single_model_scenarios_have_no_switch_gaps() -> None:
         "http://l", name="L", default=Reply(words("Fine. So the sum is 4.</think>\\boxed{4}"))
     )
     metrics = await run_scenario(
-        parse_scenario("large"), profile, {"large": large, "small": large}, BenchPlan(["2+2?"], repeats=2)
+        parse_scenario("large"),
+        open_relay(profile, backends={"large": large, "small": large}, policy=None),
+        BenchPlan(["2+2?"], repeats=2),
     )
     assert metrics.runs == 2 and metrics.switches == 0 and metrics.switch_gap_ms.n == 0
     assert "Switch gap" not in text_block(metrics)
@@ -116,8 +118,7 @@ async def test_single_session_scenarios_take_turns_prompt_by_prompt() -> None:
     small = ScriptedBackend("http://s", name="S", default=Reply(words(" sum is 4. Next")))
     results = await run_scenarios(
         scenarios,
-        profile,
-        {"large": large, "small": small},
+        open_relay(profile, backends={"large": large, "small": small}, policy=None),
         BenchPlan(["2+2?", "3+3?"]),
         on_run=lambda s, o: order.append((s.name, len(order))),
     )

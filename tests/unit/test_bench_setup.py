@@ -13,25 +13,32 @@ from relaychat.bench.render import setup_lines, text_block
 from relaychat.bench.runner import BenchPlan, _run_one, run_scenario
 from relaychat.bench.scenarios import parse_scenario
 from relaychat.cli.bench import _tails
-from relaychat.core.memory import WarmupMemory
+from relaychat.core.plan import RelayOptions
 from relaychat.core.profile import load_profile
+from relaychat.relay import open_relay
+from relaychat.serving.records import ServersSetup
 
-SETUP = {
-    "cpu": {"model": "AMD EPYC 7B13", "features": ["avx2"], "cores": 2, "class": "avx2"},
-    "servers": {
-        "large": {
-            "dtype": "float32",
-            "block_size": 32,
-            "costs": {"prefill_ms_per_token": 3.4, "decode_ms_per_token": 56.2},
+FULL = {"model": "m", "dtype": "float32", "block_size": 32, "cached_ttft_ms": 50.0, "request_ms": 30.0}
+SETUP = ServersSetup.model_validate(
+    {
+        "cpu": {"model": "AMD EPYC 7B13", "features": ["avx2"], "cores": 2, "class": "avx2"},
+        "servers": {
+            "large": {
+                "model": "m",
+                "dtype": "float32",
+                "block_size": 32,
+                "costs": FULL | {"prefill_ms_per_token": 3.4, "decode_ms_per_token": 56.2},
+            },
+            "small": {
+                "model": "m",
+                "dtype": "float32",
+                "block_size": 32,
+                "costs": FULL | {"prefill_ms_per_token": 2.0, "decode_ms_per_token": 40.0},
+            },
         },
-        "small": {
-            "dtype": "float32",
-            "block_size": 32,
-            "costs": {"prefill_ms_per_token": 2.0, "decode_ms_per_token": 40.0},
-        },
-    },
-    "feed_every": 64,
-}
+        "feed_every": 64,
+    }
+)
 
 
 async def _relay_metrics():  # type: ignore[no-untyped-def]
@@ -40,12 +47,8 @@ async def _relay_metrics():  # type: ignore[no-untyped-def]
     )
     large = ScriptedBackend("http://l", name="L", default=Reply(words("Let me add. So the")))
     small = ScriptedBackend("http://s", name="S", default=Reply(words(" sum is 4. Next")))
-    return await run_scenario(
-        parse_scenario("relay"),
-        profile,
-        {"large": large, "small": small},
-        BenchPlan(["2+2?", "3+3?"], max_tokens=120),
-    )
+    async with open_relay(profile, backends={"large": large, "small": small}, policy=None) as relay:
+        return await run_scenario(parse_scenario("relay"), relay, BenchPlan(["2+2?", "3+3?"], max_tokens=120))
 
 
 async def test_the_gap_is_split_into_client_floor_tail_and_the_rest() -> None:
@@ -92,57 +95,65 @@ def test_expected_tail_is_half_a_block_at_the_prefill_cost() -> None:
     assert expected_tail_ms(64, 3.4) == pytest.approx(108.8)
 
 
-async def test_the_bench_plans_feed_cadence_reaches_the_relay_unless_a_variant_says_otherwise(
+async def test_the_relays_feed_cadence_reaches_every_scenario_unless_a_variant_turns_feeds_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from relaychat.bench import runner
+    from relaychat.core.feed_policy import FeedPolicy
+    from relaychat.relay import Relay
 
-    seen: list[int] = []
+    seen: list[tuple[int, bool]] = []
 
     class Spy:
-        def __init__(
-            self, profile: object, backends: object, options: runner.RelayOptions, memory: object = None
-        ) -> None:
-            seen.append(options.feed_every)
-
         async def run(self, conversation: object):  # type: ignore[no-untyped-def]
             return
             yield
 
-    monkeypatch.setattr(runner, "RelayController", Spy)
+    def spy(self: Relay, options: RelayOptions, **kwargs: object) -> Spy:
+        seen.append((options.feed_every, options.prefill_ahead))
+        return Spy()
+
+    monkeypatch.setattr(Relay, "controller", spy)
     profile = load_profile("same-model")
     backends = {"large": ScriptedBackend("http://l"), "small": ScriptedBackend("http://s")}
-    memory = WarmupMemory()
-    tuned = BenchPlan(["q"], tuning={"feed_every": 64})
-    await _run_one(parse_scenario("relay"), profile, backends, tuned, 0, 0, memory)  # type: ignore[arg-type]
-    await _run_one(parse_scenario("relay"), profile, backends, BenchPlan(["q"]), 0, 0, memory)  # type: ignore[arg-type]
-    assert seen == [64, runner.RelayOptions().feed_every]
+    policy = FeedPolicy(feed_every=64, max_feed_tokens=None, keeps_up=True, busy_share=0.5, reason="test")
+    async with open_relay(profile, backends=backends, policy=policy) as relay:
+        await _run_one(parse_scenario("relay"), relay, BenchPlan(["q"]), 0, 0)
+        await _run_one(parse_scenario("relay+noprefill"), relay, BenchPlan(["q"]), 0, 0)
+    async with open_relay(profile, backends=backends, policy=None) as relay:
+        await _run_one(parse_scenario("relay"), relay, BenchPlan(["q"]), 0, 0)
+    assert seen == [(64, True), (RelayOptions().feed_every, False), (RelayOptions().feed_every, True)]
 
 
 def test_bench_tunes_the_feeds_from_costs_it_measured_on_servers_started_elsewhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path))  # no setup record of a real server in sight
-    from relaychat.cli.bench import _costs
-    from relaychat.cli.common import relay_tuning
+    from relaychat.relay import measured_policy
 
-    full = {"model": "m", "block_size": 32, "cached_ttft_ms": 50.0, "request_ms": 30.0}
-    setup = {
-        "servers": {
-            "large": {
-                "costs": full | {"dtype": "unknown", "prefill_ms_per_token": 0.8, "decode_ms_per_token": 30.0}
-            },
-            "small": {
-                "costs": full | {"dtype": "unknown", "prefill_ms_per_token": 1.0, "decode_ms_per_token": 1.9}
-            },
+    setup = ServersSetup.model_validate(
+        {
+            "servers": {
+                "large": {
+                    "model": "m",
+                    "dtype": "unknown",
+                    "costs": FULL | {"prefill_ms_per_token": 0.8, "decode_ms_per_token": 30.0},
+                },
+                "small": {
+                    "model": "m",
+                    "dtype": "unknown",
+                    "costs": FULL | {"prefill_ms_per_token": 1.0, "decode_ms_per_token": 1.9},
+                },
+            }
         }
-    }
-    known = _costs(setup)
+    )
+    known = setup.costs()
     assert set(known) == {"large", "small"} and known["small"].decode_ms_per_token == 1.9
     profile = load_profile("same-model")
-    assert relay_tuning(profile) == {}  # no record of these servers
-    assert relay_tuning(profile, known)["feed_every"] == 64
-    assert _costs({"servers": {"large": {"costs": None}}}) == {}
+    backends = {"large": ScriptedBackend(profile.large.url), "small": ScriptedBackend(profile.small.url)}
+    assert measured_policy(backends) is None  # no record of these servers
+    policy = measured_policy(backends, known)
+    assert policy is not None and policy.feed_every == 64
+    assert ServersSetup.model_validate({"servers": {"large": {"model": "m", "dtype": "x"}}}).costs() == {}
 
 
 def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
@@ -153,7 +164,7 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     from relaychat.cli import bench as cli_bench
     from relaychat.cli.main import main
 
-    async def fake_bench(profile, scenarios, plan, warm, interleave, console, conn=None):  # type: ignore[no-untyped-def]
+    async def fake_bench(relay, scenarios, plan, warm, interleave, console):  # type: ignore[no-untyped-def]
         metrics = await _relay_metrics()
         metrics = metrics.model_copy(
             update={
@@ -163,23 +174,27 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
                 "switch_gap_into_ms": {"large": Distribution(median=150.0, n=2)},
             }
         )
-        seen_tuning.append(dict(plan.tuning))
+        seen_tuning.append(relay.options().feed_every)
+        await relay.aclose()
         return [metrics], {"large": 60.0, "small": 40.0}
 
     full = {"model": "m", "dtype": "float32", "block_size": 32, "cached_ttft_ms": 50.0, "request_ms": 30.0}
-    setup = {
-        "cpu": {"model": "AMD EPYC 7B13", "features": ["avx2"], "cores": 2},
-        "servers": {
-            role: {
-                "dtype": "float32",
-                "block_size": 32,
-                "costs": full | {"prefill_ms_per_token": 3.4, "decode_ms_per_token": 56.2},
-            }
-            for role in ("large", "small")
-        },
-    }
-    seen_tuning: list[dict[str, object]] = []
-    monkeypatch.setattr(cli_bench, "servers_up", lambda profile, autostart: contextlib.nullcontext())
+    setup = ServersSetup.model_validate(
+        {
+            "cpu": {"model": "AMD EPYC 7B13", "features": ["avx2"], "cores": 2},
+            "servers": {
+                role: {
+                    "model": "m",
+                    "dtype": "float32",
+                    "block_size": 32,
+                    "costs": full | {"prefill_ms_per_token": 3.4, "decode_ms_per_token": 56.2},
+                }
+                for role in ("large", "small")
+            },
+        }
+    )
+    seen_tuning: list[int] = []
+    monkeypatch.setattr(cli_bench, "servers_up", lambda profile, autostart: contextlib.nullcontext({}))
     monkeypatch.setattr(cli_bench, "servers_setup", lambda profile: setup)
     monkeypatch.setattr(cli_bench, "_bench", fake_bench)
     out = tmp_path / "bench.json"
@@ -192,7 +207,7 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
 
     document = json.loads(out.read_text())
     assert document["meta"]["setup"]["cpu"]["features"] == ["avx2"]
-    assert document["meta"]["setup"]["feed_every"] == seen_tuning[0]["feed_every"] == 32
+    assert document["meta"]["setup"]["feed_every"] == seen_tuning[0] == 32
     gap = document["scenarios"][0]["gap_decomposition_ms"]
     assert gap["floor_ms"] == 60.0 and gap["tail_ms"] == pytest.approx(16 * 3.4) and gap["client_ms"] == 10.0
     printed = capsys.readouterr().out

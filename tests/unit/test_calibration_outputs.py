@@ -20,13 +20,16 @@ from relaychat.calibration.report import render_markdown
 from relaychat.calibration.selection import SelectionRule
 from relaychat.cli.main import main
 from relaychat.core.cueset import load_cue_set
+from relaychat.relay import open_relay
 from tests.unit.test_calibration_pipeline import setup
 
 
 async def calibrated(tmp_path: Path, rule: SelectionRule | None = None) -> tuple[Path, dict]:  # type: ignore[type-arg]
     rule = rule or SelectionRule("all")
     settings, profile, large, small = setup(tmp_path)
-    result = await run_pipeline(settings, profile, {"large": large, "small": small})
+    result = await run_pipeline(
+        settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+    )
     analysis = analyse(
         trace_margins(result.traces, result.scores),
         CANDIDATE_POOL,

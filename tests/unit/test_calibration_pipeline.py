@@ -16,6 +16,7 @@ from relaychat.calibration.store import JsonlLog, StateError
 from relaychat.core.profile import PairProfile, load_profile
 from relaychat.core.prompt import render_prefix
 from relaychat.evaluation.datasets import Problem
+from relaychat.relay import open_relay
 
 TRACE = "First, x is 2. Now, we add 3 to it. So the sum is 5.\n</think>\n\nThe answer is 5."
 PROBLEMS = [
@@ -68,7 +69,9 @@ async def test_every_item_is_traced_scored_and_saved(tmp_path: Path) -> None:
     settings, profile, large, small = setup(tmp_path)
     progress: list[tuple[str, int, int]] = []
     result = await run_pipeline(
-        settings, profile, {"large": large, "small": small}, lambda *a: progress.append(a)
+        settings,
+        open_relay(profile, backends={"large": large, "small": small}, policy=None),
+        lambda *a: progress.append(a),
     )
     assert sorted(result.traces) == ["0-s0", "0-s1", "1-s0", "1-s1"] == sorted(result.scores)
     assert not result.failures and result.resumed == 0
@@ -87,45 +90,59 @@ async def test_every_item_is_traced_scored_and_saved(tmp_path: Path) -> None:
 
 async def test_a_rerun_skips_finished_work(tmp_path: Path) -> None:
     settings, profile, large, small = setup(tmp_path)
-    await run_pipeline(settings, profile, {"large": large, "small": small})
+    await run_pipeline(settings, open_relay(profile, backends={"large": large, "small": small}, policy=None))
     asked = len(large.requests)
-    again = await run_pipeline(settings, profile, {"large": large, "small": small})
+    again = await run_pipeline(
+        settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+    )
     assert again.resumed == 4 and len(large.requests) == asked
     # more samples later: only the new items are generated
     settings.samples = 3
-    more = await run_pipeline(settings, profile, {"large": large, "small": small})
+    more = await run_pipeline(
+        settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+    )
     assert len(more.scores) == 6 and len(large.requests) == asked + 2
 
 
 async def test_failed_items_are_retried_then_reported_and_redone_on_rerun(tmp_path: Path) -> None:
     settings, profile, large, small = setup(tmp_path, retries=1)
     small.fail_first = 1  # first attempt fails, the retry succeeds
-    result = await run_pipeline(settings, profile, {"large": large, "small": small})
+    result = await run_pipeline(
+        settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+    )
     assert not result.failures and len(result.scores) == 4
 
     settings, profile, large, small = setup(tmp_path / "second", retries=0)
     large.add(Reply(words(TRACE), fail_after=3, error=ServerFailed("boom", url="http://large")))
-    result = await run_pipeline(settings, profile, {"large": large, "small": small})
+    result = await run_pipeline(
+        settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+    )
     assert [(f.key, f.stage) for f in result.failures] == [("0-s0", "traces")]
     assert len(result.scores) == 3
-    rerun = await run_pipeline(settings, profile, {"large": large, "small": small})
+    rerun = await run_pipeline(
+        settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+    )
     assert not rerun.failures and len(rerun.scores) == 4 and rerun.resumed == 3
 
 
 async def test_saved_work_from_other_settings_is_refused(tmp_path: Path) -> None:
     settings, profile, large, small = setup(tmp_path)
-    await run_pipeline(settings, profile, {"large": large, "small": small})
+    await run_pipeline(settings, open_relay(profile, backends={"large": large, "small": small}, policy=None))
     settings.identity = {"seed": 1}
     with pytest.raises(StateError, match="other settings"):
-        await run_pipeline(settings, profile, {"large": large, "small": small})
+        await run_pipeline(
+            settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+        )
 
 
 async def test_saved_work_from_another_model_is_refused(tmp_path: Path) -> None:
     settings, profile, large, small = setup(tmp_path)
-    await run_pipeline(settings, profile, {"large": large, "small": small})
+    await run_pipeline(settings, open_relay(profile, backends={"large": large, "small": small}, policy=None))
     large.name = "another-model"
     with pytest.raises(StateError, match="another-model"):
-        await run_pipeline(settings, profile, {"large": large, "small": small})
+        await run_pipeline(
+            settings, open_relay(profile, backends={"large": large, "small": small}, policy=None)
+        )
 
 
 def test_a_torn_last_line_is_ignored_and_the_next_append_parses(tmp_path: Path) -> None:

@@ -254,7 +254,13 @@ async def test_context_limit_clamps_requests() -> None:
     await run(profile(shared_tokenizer=True), large, small)
     first = large.requests[0]
     assert isinstance(first.prompt, list)
-    assert first.max_tokens == 120 - len(first.prompt) - 8
+    # The reasoning leaves the answer model room: the marker (8), and the reserve (40, at most half of
+    # what the window leaves the question); the answer then has the window to itself.
+    room = 120 - len(first.prompt)
+    assert first.max_tokens == room - 8 - 8 - min(40, room // 2)
+    answer = small.requests[-1]
+    assert isinstance(answer.prompt, list)
+    assert answer.max_tokens == 120 - len(answer.prompt) - 8
 
 
 async def test_prompt_longer_than_the_context_fails_clearly() -> None:
@@ -264,7 +270,8 @@ async def test_prompt_longer_than_the_context_fails_clearly() -> None:
     events = await run(profile(shared_tokenizer=True), large, small)
     failed = events[-1]
     assert isinstance(failed, RunFailed) and failed.error.model == "large"
-    assert "fills the large server's context (20 tokens)" in failed.error.message
+    assert failed.error.kind == "prompt_too_long"
+    assert "context window is 20 tokens" in failed.error.message
     assert large.requests == []
 
 
@@ -360,7 +367,7 @@ async def test_a_possible_sentence_end_warms_the_large_server_with_its_exact_pro
 
 
 def test_sentence_end_suffixes() -> None:
-    from relaychat.core.cues import sentence_end_suffixes as pending
+    from relaychat.core.sentences import sentence_end_suffixes as pending
 
     assert pending("It is 4.") == pending("Why?") == ("",)  # white space next ends the sentence here
     assert pending("Steps:\n") == ("\n",)  # a blank line next ends it after that newline

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from relaychat.backends.errors import RequestRejected
+from relaychat.backends.errors import PromptTooLong, RequestRejected
 from relaychat.backends.scripted import ScriptedBackend
 from relaychat.core.profile import load_profile
-from relaychat.core.requests import CONTEXT_SLACK, choose_cue_path, completion_request, room_in_context
+from relaychat.core.requests import (
+    CONTEXT_SLACK,
+    check_prompt_fits,
+    choose_cue_path,
+    completion_request,
+    room_in_context,
+)
 
 
 def test_the_limit_is_clamped_to_what_fits_after_the_prompt() -> None:
-    assert room_in_context(500, 100, 300, role="large", url="u") == 300 - 100 - CONTEXT_SLACK
-    assert room_in_context(50, 100, 300, role="large", url="u") == 50
-    assert room_in_context(500, None, 300, role="large", url="u") == 500  # length unknown (text)
-    assert room_in_context(500, 100, None, role="large", url="u") == 500  # limit unknown
+    assert room_in_context(500, 100, 300) == 300 - 100 - CONTEXT_SLACK
+    assert room_in_context(50, 100, 300) == 50
+    assert room_in_context(500, None, 300) == 500  # length unknown
+    assert room_in_context(500, 100, None) == 500  # limit unknown
+    assert room_in_context(10, 95, 100) <= 0  # no room: the caller ends the turn on the context limit
 
 
 def test_a_prompt_that_fills_the_context_is_refused_with_a_sentence() -> None:
-    with pytest.raises(RequestRejected, match=r"fills the small server's context \(100 tokens\)") as caught:
-        room_in_context(10, 95, 100, role="small", url="http://small")
-    assert caught.value.url == "http://small"
+    with pytest.raises(PromptTooLong, match=r"context window is 100 tokens") as caught:
+        check_prompt_fits(95, 100, role="small", url="http://small")
+    assert caught.value.url == "http://small" and caught.value.kind == "prompt_too_long"
+    check_prompt_fits(91, 100, role="small", url="http://small")  # room for one token
 
 
 def test_the_request_carries_the_models_sampling_and_never_more_min_tokens_than_tokens() -> None:

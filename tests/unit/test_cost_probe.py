@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from relaychat.backends.transport import MemoryTransport, Sent
+from relaychat.backends.vllm_client import VLLMClient
 from relaychat.core.profile import Sampling
+from relaychat.serving import cost_probe
 from relaychat.serving.cost_probe import CostProbe, ProbeError, ProbePlan, served_block_size
 from relaychat.serving.costs import ServerCosts, costs_path, load_costs, save_costs
 
@@ -32,10 +35,10 @@ class FakeServer:
     def clock(self) -> float:
         return self.now
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        if request.url.path == "/tokenize":
-            return httpx.Response(200, json={"tokens": [zlib.crc32(body["prompt"].encode()), *range(1, 400)]})
+    def handle(self, request: Sent) -> tuple[int, bytes | Iterator[bytes]]:
+        body = request.json()
+        if request.path == "/tokenize":
+            return 200, json.dumps({"tokens": [zlib.crc32(body["prompt"].encode()), *range(1, 400)]}).encode()
         self.bodies.append(body)
         ids: list[int] = body["prompt"]
         cached = max((n for n in range(0, len(ids), self.block) if tuple(ids[:n]) in self.cached), default=0)
@@ -43,7 +46,7 @@ class FakeServer:
         for n in range(self.block, len(ids) + 1, self.block):
             self.cached.add(tuple(ids[:n]))
         ttft = self.request + (len(ids) - cached) * self.prefill
-        return httpx.Response(200, content=self._chunks(ttft, int(body["max_tokens"])))
+        return 200, self._chunks(ttft, int(body["max_tokens"]))
 
     def _chunks(self, ttft: float, tokens: int) -> Iterator[bytes]:
         for i in range(tokens):
@@ -54,9 +57,9 @@ class FakeServer:
 
 
 def probe_of(server: FakeServer) -> CostProbe:
-    client = httpx.Client(transport=httpx.MockTransport(server.handle), base_url="http://fake")
+    transport = MemoryTransport(server.handle, url="http://fake")
     return CostProbe(
-        "http://fake", "m", Sampling(temperature=0.6, top_p=0.95, top_k=20), client, server.clock
+        "http://fake", "m", Sampling(temperature=0.6, top_p=0.95, top_k=20), transport, server.clock
     )
 
 
@@ -89,16 +92,14 @@ def test_probe_requests_are_relay_shaped_and_never_share_a_prefix() -> None:
 
 
 def test_a_server_that_refuses_is_a_probe_error() -> None:
-    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(400, text="no")))
+    refuses = MemoryTransport(lambda r: (400, b"no"))
     with pytest.raises(ProbeError, match="tokenize"):
-        CostProbe("http://fake", "m", Sampling(), client).measure("bfloat16", "m")
-    garbage = httpx.Client(
-        transport=httpx.MockTransport(
-            lambda r: (
-                httpx.Response(200, json={"tokens": list(range(500))})
-                if r.url.path == "/tokenize"
-                else httpx.Response(200, content=b"data: {not json\n\n")
-            )
+        CostProbe("http://fake", "m", Sampling(), refuses).measure("bfloat16", "m")
+    garbage = MemoryTransport(
+        lambda r: (
+            (200, json.dumps({"tokens": list(range(500))}).encode())
+            if r.path == "/tokenize"
+            else (200, b"data: {not json\n\n")
         )
     )
     with pytest.raises(ProbeError, match="malformed"):
@@ -136,9 +137,14 @@ def test_costs_are_cached_per_model_dtype_block_and_machine(own_cache: Path) -> 
 
 def test_the_block_size_is_read_from_vllms_cache_config_metric(monkeypatch: pytest.MonkeyPatch) -> None:
     metrics = 'vllm:cache_config_info{_block_size_resolved="True",block_size="64",cache_dtype="auto"} 1.0\n'
-    monkeypatch.setattr(httpx, "get", lambda url, timeout: httpx.Response(200, text=metrics))
+
+    def serving(text: str):  # type: ignore[no-untyped-def]
+        client = VLLMClient(MemoryTransport(lambda sent: (200, text.encode())))
+        return lambda url, call, timeout: asyncio.run(call(client))
+
+    monkeypatch.setattr(cost_probe, "blocking", serving(metrics))
     assert served_block_size("http://x:1") == 64
-    monkeypatch.setattr(httpx, "get", lambda url, timeout: httpx.Response(200, text="nothing"))
+    monkeypatch.setattr(cost_probe, "blocking", serving("nothing"))
     assert served_block_size("http://x:1") is None
 
 

@@ -16,6 +16,7 @@ from relaychat.evaluation.graders import InlineGrader
 from relaychat.evaluation.records import ManifestMismatch, ResultStore
 from relaychat.evaluation.report import build_report
 from relaychat.evaluation.runner import EvalPlan, EvalRunner, manifest_for
+from relaychat.relay import open_relay
 
 PROBLEMS = [Problem(id=f"p{i}", question=f"What is {i} + 4?", answer="4", kind="integer") for i in range(2)]
 LARGE_TEXT = "Add them. 2 + 2 = 4.\n</think>\n\nThe answer is \\boxed{4}."
@@ -50,7 +51,8 @@ def plan(**update: object) -> EvalPlan:
 def runner(tmp_path: Path, the_plan: EvalPlan, engines: dict[str, ScriptedBackend]) -> EvalRunner:
     store = ResultStore(tmp_path / "run")
     store.prepare(manifest_for(profile(), "toy", the_plan))
-    return EvalRunner(profile(), engines, the_plan, store, InlineGrader())  # type: ignore[arg-type]
+    relay = open_relay(profile(), backends=engines, policy=None)  # type: ignore[arg-type]
+    return EvalRunner(relay, the_plan, store, InlineGrader())
 
 
 async def test_every_sample_is_recorded_with_its_trace_and_paired_seed(tmp_path: Path) -> None:

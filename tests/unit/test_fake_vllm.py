@@ -14,6 +14,7 @@ from relaychat.backends.vllm import VLLMBackend
 from relaychat.bench import fake_vllm
 from relaychat.bench.client_only import client_only, run_level
 from relaychat.core.profile import load_profile
+from relaychat.relay import open_relay
 
 
 def _recorded(role: str) -> list[dict]:
@@ -81,7 +82,8 @@ async def test_paced_streams_deliver_every_token() -> None:
 
 async def test_client_level_counts_every_received_token(servers) -> None:  # type: ignore[no-untyped-def]
     profile = load_profile("cpu-demo").with_urls(servers["large"].url, servers["small"].url)
-    level = await run_level(profile, servers, concurrency=3, runs=3, max_tokens=120, trace_dir=None)
+    relay = open_relay(profile, backends=servers, policy=None)  # the fixture closes the backends
+    level = await run_level(relay, concurrency=3, runs=3, max_tokens=120, trace_dir=None)
     assert level.failed == 0 and level.first_error is None
     assert level.runs == 3
     # Each run receives at least its kept tokens, at most its budget plus the look-ahead of each cut.

@@ -1,4 +1,4 @@
-"""The grader on the tricky cases of ../shared/data/README.md and on every reference answer."""
+"""The grader on the tricky cases of the benchmark data (docs/evaluation.md) and on every reference answer."""
 
 from __future__ import annotations
 

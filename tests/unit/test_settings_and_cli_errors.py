@@ -115,3 +115,27 @@ def test_a_server_failing_mid_command_is_one_sentence_not_a_traceback(
     assert exit_.value.code == 1
     err = capsys.readouterr().err
     assert "closed the connection mid-stream" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("depth", [1, 12])
+def test_an_error_is_one_line_however_long_the_path_and_off_a_terminal(tmp_path: Path, depth: int) -> None:
+    """Off a terminal rich wrapped at 80 columns, so the break fell wherever the temp path's length put it."""
+    folder = tmp_path.joinpath(*[f"a-rather-long-folder-name-{i}" for i in range(depth)])
+    folder.mkdir(parents=True)
+    bad = folder / "pair.toml"
+    bad.write_bytes(b"\xff\xfe name = 1\n")
+    result = _cli("run", "--profile", str(bad), "--no-autostart", "What is 2 + 2?")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ") and str(bad) in lines[0] and "is not UTF-8 text" in lines[0]
+
+
+def test_messages_on_stderr_are_never_hard_wrapped() -> None:
+    """Setup lines, warnings and errors all go through this console (serve's setup lines too)."""
+    from relaychat.cli.consoles import message_console
+
+    console = message_console()
+    with console.capture() as captured:
+        console.print("word " * 60 + "end")
+    assert captured.get() == "word " * 60 + "end\n"

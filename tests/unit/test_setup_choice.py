@@ -1,4 +1,4 @@
-"""The serving-setup decision from the costs measured on each CPU class (issue 14, shared/VLLM_CPU.md).
+"""The serving-setup decision from the costs measured on each CPU class (docs/performance.md).
 
 Costs are written out here, not taken from `serving.priors`, so that a change of the priors cannot
 make these tests agree with it by construction.
@@ -49,7 +49,7 @@ def table(per_dtype: dict[str, tuple[float, float, float]]) -> CostLookup:
 # issue 14, `relaychat bench` on the AVX2-only EPYC: the model alone at 18.2 tok/s in bf16 and 17.8 in
 # fp32; prefill ~25 ms/token in bf16, ~3.4 in fp32; cached TTFT 47-57 ms.
 AVX2_BENCH = {"bfloat16": (25.0, 1000 / 18.2, 52.0), "float32": (3.4, 1000 / 17.8, 55.0)}
-# the same CPU, single greedy requests (VLLM_CPU.md): decode 22-25 tok/s in bf16, 15-17 in fp32.
+# the same CPU, single greedy requests (docs/performance.md): decode 22-25 tok/s in bf16, 15-17 in fp32.
 AVX2_SINGLE = {"bfloat16": (25.0, 1000 / 23.5, 52.0), "float32": (3.4, 1000 / 16.0, 55.0)}
 # this project's Zen 4 (AVX-512 + avx512_bf16): 1000-token prompt in 830 ms, the bench's ~30 ms server
 # ITL, floor ~50 ms; fp32 estimated with half the matrix throughput and more bytes per step.

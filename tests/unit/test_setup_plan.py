@@ -11,8 +11,11 @@ from relaychat.core.profile import load_profile
 from relaychat.serving import manager, setup_plan
 from relaychat.serving.costs import ServerCosts, save_costs
 from relaychat.serving.hardware import CpuInfo
+from relaychat.serving.records import SetupRecord
+from relaychat.serving.records import read_setup as read_record
+from relaychat.serving.records import remove_setup as remove_record
+from relaychat.serving.records import write_setup as write_record
 from relaychat.serving.setup_plan import after_start, apply_setup, cost_lookup, plan_setup
-from relaychat.serving.setup_record import SetupRecord, read_record, remove_record, write_record
 
 AVX2 = CpuInfo("AMD EPYC (AVX2)", frozenset({"avx2"}), 2)
 ZEN4 = CpuInfo("AMD EPYC Zen 4", frozenset({"avx2", "avx512f", "avx512_bf16"}), 2)
@@ -141,28 +144,23 @@ def _record(url: str, prefill: float, decode: float) -> None:
     )
 
 
-def test_the_feed_cadence_comes_from_both_servers_measured_costs() -> None:
-    from relaychat.cli.common import tuned_options
+async def test_the_feed_cadence_comes_from_both_servers_measured_costs() -> None:
+    from relaychat.backends.scripted import ScriptedBackend
     from relaychat.core.controller import RelayOptions
-    from relaychat.serving.setup_plan import feed_tuning
+    from relaychat.relay import open_relay
 
     profile = load_profile("same-model")
-    assert feed_tuning(profile) is None  # nothing known: the relay keeps its default
-    assert tuned_options(RelayOptions(feed_every=32), profile).feed_every == 32
-    _record(profile.small.url, 0.8, 30.0)
-    _record(profile.large.url, 1.0, 1.9)  # a large model that decodes so fast that 32-token feeds lag
-    policy = feed_tuning(profile)
-    assert policy is not None and policy.feed_every > 32 and policy.feed_every % 32 == 0
-    assert tuned_options(RelayOptions(), profile).feed_every == policy.feed_every
-    from dataclasses import fields
-
-    from relaychat.cli.common import relay_tuning
-
-    expected: dict[str, int | None] = {"feed_every": policy.feed_every}
-    if "max_feed_tokens" in {f.name for f in fields(RelayOptions)}:  # once the controller passes it on
-        expected["max_feed_tokens"] = policy.max_feed_tokens
-    assert relay_tuning(profile) == expected
-    assert tuned_options(RelayOptions(prefill_ahead=False), profile).feed_every == RelayOptions().feed_every
+    backends = {"large": ScriptedBackend(profile.large.url), "small": ScriptedBackend(profile.small.url)}
+    async with open_relay(profile, backends=backends) as relay:
+        assert relay.policy is None  # nothing known: the relay keeps its default
+        assert relay.options(feed_every=32).feed_every == 32
+        _record(profile.small.url, 0.8, 30.0)
+        _record(profile.large.url, 1.0, 1.9)  # a large model that decodes so fast that 32-token feeds lag
+        policy = relay.refresh_policy()
+        assert policy is not None and policy.feed_every > 32 and policy.feed_every % 32 == 0
+        tuned = relay.options()
+        assert (tuned.feed_every, tuned.max_feed_tokens) == (policy.feed_every, policy.max_feed_tokens)
+        assert relay.options(prefill_ahead=False).feed_every == RelayOptions().feed_every
 
 
 def test_serve_flags_override_both_models_and_refuse_block_sizes_vllm_cpu_rejects() -> None:

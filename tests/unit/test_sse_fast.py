@@ -14,7 +14,7 @@ import pytest
 
 from relaychat.backends.base import StreamChunk, StreamEnd, Token
 from relaychat.backends.sse_fast import MidStreamError, SSEData, parse_payload, stream_chunks
-from relaychat.backends.vllm import VLLMBackend
+from relaychat.backends.transport import Where, translate
 from relaychat.bench import fake_vllm
 
 
@@ -34,7 +34,15 @@ def _reference_choice(choice: dict[str, Any]) -> StreamChunk:
     count = max(len(ids), len(pieces))
     joined = "".join(pieces)
     if joined != text and joined.startswith(text) and len(pieces) == count:
-        text = joined
+        if choice.get("finish_reason") == "stop" and not isinstance(choice.get("stop_reason"), str):
+            # an end-of-text token: its special text is not content (the text without it wins)
+            kept, left = [], len(text)
+            for piece in pieces:
+                kept.append(piece[: max(left, 0)])
+                left -= len(piece)
+            pieces = kept
+        else:
+            text = joined
     elif joined != text or len(pieces) != count:
         pieces = [""] * max(count - 1, 0) + [text] if count else []
     tokens = [
@@ -163,12 +171,45 @@ async def test_stream_chunks_stops_at_done() -> None:
 
 
 async def test_a_malformed_stream_is_a_protocol_error_that_does_not_echo_the_payload() -> None:
-    backend = VLLMBackend("http://127.0.0.1:9")
+    where = Where("http://127.0.0.1:9")
     for payload in (b"{\x1b[2J oops", b'{"choices": [{"token_ids": ["\\u001b]0;pwned"]}]}'):
         try:
             parse_payload(payload, StreamEnd())
         except pydantic.ValidationError as exc:
-            error = backend._translate(exc)
+            error = translate(exc, where)
         assert error.kind == "protocol" and "wrong shape" in str(error)
         assert "\x1b" not in str(error) and "pwned" not in str(error)
-    await backend.aclose()
+
+
+def test_the_end_of_text_token_is_not_content_but_a_stop_string_cut_keeps_whole_tokens() -> None:
+    """Real vLLM (recorded): the EOS chunk has `text` "" and the token string "<|im_end|>"."""
+    eos = {
+        "text": "",
+        "token_ids": [151645],
+        "logprobs": {"tokens": ["<|im_end|>"], "top_logprobs": [{"<|im_end|>": -0.1}]},
+        "finish_reason": "stop",
+        "stop_reason": None,
+    }
+    chunks = [
+        c
+        for c in parse_payload(json.dumps({"choices": [eos]}).encode(), StreamEnd())
+        if isinstance(c, StreamChunk)
+    ]
+    assert chunks[0].text == "" and [t.text for t in chunks[0].tokens] == [""]
+    assert chunks[0].tokens[0].id == 151645
+    recorded = [json.loads(p) for p in _payloads() if p != "[DONE]" and "<|im_end|>" in p]
+    ends = [c for p in recorded for c in (p.get("choices") or []) if c.get("finish_reason") == "stop"]
+    assert ends, "the recording has end-of-text chunks"
+    stop = {
+        "text": " So",
+        "token_ids": [7],
+        "logprobs": {"tokens": [" So,"], "top_logprobs": [{" So,": -0.1}]},
+        "finish_reason": "stop",
+        "stop_reason": " So",
+    }
+    chunks = [
+        c
+        for c in parse_payload(json.dumps({"choices": [stop]}).encode(), StreamEnd())
+        if isinstance(c, StreamChunk)
+    ]
+    assert chunks[0].text == " So," and [t.text for t in chunks[0].tokens] == [" So,"]

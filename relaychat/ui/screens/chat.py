@@ -21,9 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input
 
 from relaychat.backends.base import Backend
-from relaychat.core.controller import RelayController
 from relaychat.core.events import RelayEvent, Role, RunFailed
-from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import TraceError, load_trace
 from relaychat.inert import inert
@@ -71,7 +69,6 @@ class ChatScreen(Screen[None]):
         self.session = Session()
         self.keeper = ServerKeeper(settings.profile, backend_factory(settings.profile), autostart)
         self._retired: list[ServerKeeper] = []
-        self.warmup_memory = WarmupMemory()  # what the relay learns of the models, for the whole session
         self.healthy: dict[Role, bool] = {}
         self.feed: LiveFeed | None = None
         self.last_stats: LiveStats | None = None
@@ -201,8 +198,7 @@ class ChatScreen(Screen[None]):
             status.set_health(role, "up" if up else "down", names.get(role) if up else None)
         for role, record in self.keeper.setups().items():
             status.set_setup(role, f"{record.summary()} · {record.why}", record.reason)
-        policy = self.keeper.feed_policy()
-        self.settings.feed_every = policy.feed_every if policy is not None else None
+        self.keeper.feed_policy()  # read again: the servers may have been started or measured since
 
     def _say_no_server(self, down: list[Role]) -> None:
         where = ", ".join(f"{role} at {redact_url(self.settings.profile.spec(role).url)}" for role in down)
@@ -269,9 +265,8 @@ class ChatScreen(Screen[None]):
         feed = self._open_feed(view, self._large_rate)
         feed.live = True
         try:
-            controller = RelayController(
-                self.settings.profile, self.keeper.backends, self.settings.options(), self.warmup_memory
-            )
+            relay = self.keeper.relay
+            controller = relay.controller(relay.options(self.settings.options()))
             async with aclosing(self.session.record(turn, controller.run(conversation))) as events:
                 async for event in events:
                     feed.push(event)

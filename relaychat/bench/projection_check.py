@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relaychat.backends.base import Backend
 from relaychat.bench.runner import BenchPlan, run_interleaved
 from relaychat.bench.scenarios import parse_scenario
 from relaychat.core.events import Role
@@ -19,6 +18,7 @@ from relaychat.projection.costmodel import CostModel, CostPoint, ModelCosts
 from relaychat.projection.measured import averaged, measure_pair
 from relaychat.projection.project import project
 from relaychat.projection.shape import load_shape
+from relaychat.relay import Relay
 from relaychat.serving.cost_probe import served_block_size, served_model
 from relaychat.serving.hardware import read_cpu
 
@@ -102,18 +102,18 @@ def measure_now(profile: PairProfile, decode_tokens: int = 48) -> CostModel:
 
 
 async def validate(
-    profile: PairProfile,
-    backends: Mapping[Role, Backend],
+    relay: Relay,
     prompts: Sequence[str],
     folder: Path,
     max_tokens: int | None = None,
     modes: Sequence[str] = ("large", "relay"),
 ) -> Validation:
     """Costs, then each prompt in each mode (from empty caches, taking turns), then costs again."""
+    profile = relay.profile
     load_before = os.getloadavg()
     before = measure_now(profile)
     plan = BenchPlan(list(prompts), max_tokens=max_tokens, trace_dir=folder)
-    metrics = await run_interleaved([parse_scenario(m) for m in modes], profile, backends, plan)
+    metrics = await run_interleaved([parse_scenario(m) for m in modes], relay, plan)
     after = measure_now(profile)
     costs = averaged([before, after])
     sums: dict[str, list[float]] = {"large": [0.0, 0.0], "small": [0.0, 0.0]}
