@@ -215,3 +215,21 @@ def test_measured_costs_become_a_cost_model_whose_first_token_matches_the_probe(
     assert large.request_ms + large.chunk_ms(11, 0) == pytest.approx(52.0 + 10 * 0.8)
     assert large.decode_ms(512) == pytest.approx(33.0) and large.decode_ms(256) == pytest.approx(31.5)
     assert again.small.decode_ms(900) == 15.0 and again.provenance.source == "measured"
+
+
+def test_cli_on_a_saved_trace_at_the_papers_operating_point(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A saved trace with ~70 % large tokens and a switch pair every 50 tokens: ~1.37x bound, ~1.32x
+    with cold handoffs, in the JSON of `relaychat project`."""
+    from relaychat.cli import main
+
+    trace = _save(tmp_path / "op.jsonl", synthetic_events([("large", 35), ("small", 15)] * 40))
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["project", str(trace), "--json"])
+    assert exit_.value.code == 0
+    row = json.loads(capsys.readouterr().out)["traces"][0]
+    assert row["large_share"] == pytest.approx(0.70)
+    assert row["bound_speedup"] == pytest.approx(1.37, abs=0.015)
+    assert row["cold_speedup"] == pytest.approx(1.32, abs=0.015)
+    assert row["cold_speedup"] <= row["projected_speedup"] < row["bound_speedup"] < row["share_bound"]
