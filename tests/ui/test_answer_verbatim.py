@@ -102,3 +102,23 @@ def test_answer_snapshot(snap_compare, tmp_path: Path) -> None:  # type: ignore[
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=replay_it)
+
+
+class SmallWindow(Scripted):
+    """The relay script on servers whose context window the answer fills."""
+
+    def __call__(self, profile: PairProfile) -> Mapping[Role, Backend]:
+        made = super().__call__(profile)
+        for backend in made.values():
+            backend.max_model_len = 220
+        made["small"].replies[-1] = Reply(["We keep counting"] + [" and counting"] * 200)
+        return made
+
+
+async def test_an_answer_that_fills_the_window_says_context_limit() -> None:
+    app = make_app(SmallWindow())
+    async with app.run_test(size=SIZE) as pilot:
+        await _answered(pilot)
+        result = str(app.query("#result").last().render())
+        assert "answer ended: context_limit" in result, result
+        assert app.chat.session.turns[-1].status == "done"

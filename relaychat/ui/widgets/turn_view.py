@@ -180,6 +180,9 @@ class TurnView(Vertical):
             if share is not None
             else f"{summary.total_tokens} tokens · {summary.wall_s:.1f} s"
         )
+        if "context_limit" in (summary.finish_reason, summary.reasoning_ended_by):
+            stage = "answer" if summary.finish_reason == "context_limit" else "reasoning"
+            facts += f" · {stage} ended: context_limit (the server's context window is full)"
         if isinstance(event, RunFailed):
             self.status = "failed"
             self.set_result(
