@@ -123,7 +123,9 @@ class Generation:
         if role not in self.prefix_len:
             text = self.prefix_text[role]
             size = len(text.encode()) + 2  # a bound (a token is at least one byte), BOS/EOS included
-            if size + CONTEXT_SLACK >= max_len:  # it may not fit: count exactly (one request)
+            # A long question (or a small window): count exactly, one request; the bound of a short one
+            # is close enough until the server's own count arrives with the first stream (`counted`).
+            if size + CONTEXT_SLACK >= max_len // 8:
                 add = self.profile.spec(role).prompt.add_special_tokens
                 size = len(await self.backends[role].tokenize(text, add_special_tokens=add))
             self.prefix_len[role] = size
