@@ -121,9 +121,14 @@ class Generation:
         if not max_len:
             return
         if role not in self.prefix_len:
-            add = self.profile.spec(role).prompt.add_special_tokens
-            ids = await self.backends[role].tokenize(self.prefix_text[role], add_special_tokens=add)
-            self.prefix_len[role] = len(ids)
+            text = self.prefix_text[role]
+            size = len(text.encode()) + 2  # a bound (a token is at least one byte), BOS/EOS included
+            # A long question (or a small window): count exactly, one request; the bound of a short one
+            # is close enough until the server's own count arrives with the first stream (`counted`).
+            if size + CONTEXT_SLACK >= max_len // 8:
+                add = self.profile.spec(role).prompt.add_special_tokens
+                size = len(await self.backends[role].tokenize(text, add_special_tokens=add))
+            self.prefix_len[role] = size
         check_prompt_fits(self.prefix_len[role], max_len, role=role, url=self.backends[role].url)
 
     def counted(self, role: Role, prompt_tokens: int) -> None:
@@ -158,24 +163,33 @@ class Generation:
         model's tokenizer may cut the same text finer), plus one per character not yet kept."""
         if isinstance(prompt, list):
             return len(prompt)
+        known = self._known_len(role)
+        if known is None:
+            return None
+        ahead = len(prompt) - len(self.prefix_text[role]) - self.seq.chars
+        return known + max(ahead, 0)
+
+    def _known_len(self, role: Role) -> int | None:
+        """`role`'s prompt before the next tokens, in its tokens: exact with token ids, else estimated."""
+        if self.handoff == "token_ids" and role in self.prefix_ids:
+            return len(self.prefix_ids[role]) + len(self.seq.ids)
         if role in self._counted:
             known, at = self._counted[role]
         elif role in self.prefix_len:
             known, at = self.prefix_len[role], 0
         else:
             return None
-        ahead = len(prompt) - len(self.prefix_text[role]) - self.seq.chars
-        return known + math.ceil((self.seq.tokens - at) * TEXT_TOKEN_RATIO) + max(ahead, 0)
+        return known + math.ceil((self.seq.tokens - at) * TEXT_TOKEN_RATIO)
 
     def reasoning_room(self) -> int | None:
         """Tokens the reasoning may still take so that the answer model keeps room in its window for
         the marker and the answer (the reserve, at most half of what its window leaves the question)."""
         answer = self.plan.answer_model
-        max_len, prefix = self.max_len.get(answer), self.prefix_len.get(answer)
-        if not max_len or prefix is None:
+        max_len, prefix, now = self.max_len.get(answer), self.prefix_len.get(answer), self._known_len(answer)
+        if not max_len or prefix is None or now is None:
             return None
         reserve = min(self.plan.answer_reserve, (max_len - prefix) // 2)
-        return max_len - prefix - self.seq.tokens - CONTEXT_SLACK - MARKER_ROOM - reserve
+        return max_len - now - CONTEXT_SLACK - MARKER_ROOM - reserve
 
     def request(
         self, role: Role, prompt: Prompt, index: int, turn: Turn, stage: str = "answer"

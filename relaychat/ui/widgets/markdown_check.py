@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import re
 
-from markdown_it import MarkdownIt
 from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownBlock
+
+from relaychat.ui.answer_markdown import answer_parser
 
 _LINK_REFERENCE = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.MULTILINE)
 
 
 def top_level_blocks(source: str) -> list[tuple[str, tuple[int, int]]]:
-    """(type, line range) of each top-level block, parsed as Textual's default parser does."""
+    """(type, line range) of each top-level block, parsed as the answer pane's parser does."""
     return [
         (token.type, (token.map[0], token.map[1]))
-        for token in MarkdownIt("gfm-like").parse(source)
+        for token in answer_parser().parse(source)
         if token.level == 0 and token.nesting >= 0 and token.map is not None
     ]
 

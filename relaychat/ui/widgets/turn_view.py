@@ -24,6 +24,7 @@ from relaychat.core.events import (
     TokenDelta,
 )
 from relaychat.inert import inert
+from relaychat.ui.answer_markdown import answer_parser
 from relaychat.ui.widgets.markdown_check import needs_full_render
 from relaychat.ui.widgets.trace_block import TraceBlock
 
@@ -155,7 +156,7 @@ class TurnView(Vertical):
             ),
             classes="stage-label answer-label",
         )
-        self._answer = Markdown(classes=f"answer -{role}")
+        self._answer = Markdown(classes=f"answer -{role}", parser_factory=answer_parser)
         await self.mount(label, self._answer, before=self.query_one("#result"))
         self._stream = Markdown.get_stream(self._answer)
 
@@ -179,6 +180,9 @@ class TurnView(Vertical):
             if share is not None
             else f"{summary.total_tokens} tokens · {summary.wall_s:.1f} s"
         )
+        if "context_limit" in (summary.finish_reason, summary.reasoning_ended_by):
+            stage = "answer" if summary.finish_reason == "context_limit" else "reasoning"
+            facts += f" · {stage} ended: context_limit (the server's context window is full)"
         if isinstance(event, RunFailed):
             self.status = "failed"
             self.set_result(
