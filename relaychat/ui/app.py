@@ -158,7 +158,6 @@ class RelayChatApp(App[None]):
         # under the prompt, and "where did it go" is the one thing the user needs.
         self.chat.banner.say(f"exported to {paths[0].parent}/: {paths[0].name} and {paths[1].name}")
         self.chat.set_timer(15, lambda: self.chat.banner.hide_if(paths[0].name))
-        self.notify(f"exported {paths[0].name} and {paths[1].name}", title="Export", timeout=8)
         return paths
 
     # -- command palette ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from relaychat.ui.widgets.cue_table import CueTable
 from relaychat.ui.widgets.prompt import PromptArea
 from relaychat.ui.widgets.speedup_panel import SpeedupPanel
 from relaychat.ui.widgets.turn_view import TurnView
-from tests.ui.conftest import SIZE, Scripted, ask, make_app, wait_turn_done, wait_until
+from tests.ui.conftest import SIZE, Scripted, ask, make_app, wait_turn_done
 
 QUESTION = "A train leaves at 9:00.\nIt travels 60 km in 1.5 hours.\n\nWhat is its average speed?"
 
@@ -315,7 +315,7 @@ async def test_speedup_panel_says_estimate_and_nothing_in_single_model_mode(scri
         await ask(pilot, "What is 2 + 3?")
         await wait_turn_done(pilot, app)
         panel = app.chat.query_one(SpeedupPanel)
-        assert "estimate" in str(panel.border_title) and "measured" not in str(panel.border_title)
+        assert "estimate" in str(panel.border_subtitle) and "measured" not in str(panel.border_title)
         assert "1 ÷ large share" in str(panel.content)
 
 
@@ -327,3 +327,49 @@ async def test_copy_answer_puts_the_answer_on_the_clipboard(scripted: Scripted) 
         await pilot.press("f9")
         await pilot.pause()
         assert app.clipboard == app.chat.session.turns[-1].answer
+
+
+async def test_large_only_mode_shows_no_speedup_number() -> None:
+    class LargeOnly(Scripted):
+        def __call__(self, profile):  # type: ignore[no-untyped-def]
+            made = super().__call__(profile)
+            made["large"].replies.clear()
+            made["large"].add(
+                Reply(words("Two and three make five.\n</think>\nThe answer is 5."), margin=0.9)
+            )
+            return made
+
+    app = make_app(LargeOnly())
+    async with app.run_test(size=SIZE) as pilot:
+        app.chat.set_mode("large")
+        await ask(pilot, "What is 2 + 3?")
+        await wait_turn_done(pilot, app)
+        text = str(app.chat.query_one(SpeedupPanel).content)
+        assert "large-only mode" in text and "×" not in text
+
+
+def test_the_replay_picker_names_a_trace_by_its_question_mode_length_and_date() -> None:
+    from relaychat.ui.trace_label import trace_label
+
+    label = trace_label(bundled_trace())
+    assert "A train travels 60 km" in label and "· relay ·" in label and "158 tokens" in label
+    assert label.count("·") == 3  # question · mode · length · date
+
+
+def test_panel_borders_stay_visible_on_a_256_colour_terminal() -> None:
+    """The panel border colour must not round to the background's palette entry (light theme)."""
+    from rich.color import Color as RichColor
+    from rich.color import ColorSystem
+    from textual.color import Color
+
+    from relaychat.ui.themes import load_themes
+
+    for theme in load_themes():
+        background = Color.parse(str(theme.background))
+        muted = Color.parse(str(theme.variables["relay-muted"]))
+        border = background.blend(muted, 0.6)  # `$relay-muted 60%` in app.tcss
+
+        def palette(colour: Color) -> int | None:
+            return RichColor.from_rgb(*colour.rgb).downgrade(ColorSystem.EIGHT_BIT).number
+
+        assert palette(border) != palette(background), theme.name

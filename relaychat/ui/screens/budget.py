@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Footer, Input, Static
 
 MIN_BUDGET = 16
 
@@ -23,10 +23,9 @@ class BudgetScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(
-                f"Token budget of the next generation (reasoning + answer); empty: the profile's "
-                f"{self.default}. Enter applies.",
-                classes="dialog-title",
+            yield Static("Token budget of the next generation", classes="dialog-title")
+            yield Static(
+                f"Reasoning and answer together. Empty: the profile's {self.default}. Enter applies."
             )
             yield Input(str(self.current or ""), placeholder=str(self.default), type="integer", id="budget")
         yield Footer()

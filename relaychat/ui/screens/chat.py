@@ -272,7 +272,7 @@ class ChatScreen(Screen[None]):
             status.set_health(role, "up" if up else "down", names.get(role) if up else None)
         for role, record in self.keeper.setups().items():
             short = {"bfloat16": "bf16", "float32": "fp32"}.get(record.dtype, record.dtype)
-            setup = f"weights {short}, KV block {record.block_size} tokens · {record.why}"
+            setup = f"weights {short}, KV block {record.block_size} · {record.why}"
             status.set_setup(role, setup, record.reason)
         policy = self.keeper.feed_policy()
         self.settings.feed_every = policy.feed_every if policy is not None else None

@@ -30,7 +30,7 @@ class PromptArea(TextArea):
         Binding("end", "end", "Line end / bottom", show=False),
         # TextArea's own F6/F7 (select line / all) would shadow the app's keys while typing.
         Binding("f6", "screen.export", show=False),
-        Binding("f7", "screen.toggle_panels", show=False),
+        Binding("f7", "screen.toggle_panels", "Panels"),
     ]
 
     @dataclass

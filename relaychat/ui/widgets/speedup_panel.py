@@ -22,7 +22,7 @@ class SpeedupPanel(Static):
         done = stats.final is not None
         mode = stats.mode
         if mode in ("large", "small"):
-            self.border_title = "speedup vs large only"
+            self.border_title, self.border_subtitle = "speedup vs large only", ""
             self.update(
                 Content.styled(
                     f"{mode}-only mode: one model writes everything, no relay to compare "
@@ -31,7 +31,8 @@ class SpeedupPanel(Static):
                 )
             )
             return
-        self.border_title = "speedup vs large only · estimate" + ("" if done else " · live")
+        self.border_title = "speedup vs large only"
+        self.border_subtitle = "estimate" if done else "estimate · live"
         speed = "-" if est.speedup is None else f"{est.speedup:.2f}×"
         bound = "-" if est.bound is None else f"{est.bound:.2f}×"
         share = "-" if est.large_share is None else f"{est.large_share * 100:.1f} %"
