@@ -25,6 +25,11 @@ from relaychat.serving.watchdog import pid_alive
 from relaychat.serving.watchdog import read_record as read_server_record
 
 QUIT_GRACE_S = 5.0  # quitting waits this long for SIGTERM, then kills: quit is meant to take seconds
+START_ABORT_S = 20.0  # how long quitting waits for a start-up in progress to notice and give up
+
+
+class StartAborted(Exception):
+    """Raised inside a start-up (from its progress callback) once the user has quit."""
 
 
 class ServerKeeper:
@@ -34,6 +39,8 @@ class ServerKeeper:
         self.autostart = autostart
         self._stack = ExitStack()
         self.servers: list[Server] = []  # what `running_servers` gave (started here or reused)
+        self.quitting = False
+        self.starting = False
 
     @property
     def can_start(self) -> bool:
@@ -76,7 +83,24 @@ class ServerKeeper:
         self, progress: Callable[[str, float | None], None], log: Callable[[str], None]
     ) -> None:
         """Start the profile's bundled servers and wait until healthy (call from a thread)."""
-        self.servers += self._stack.enter_context(running_servers(self.profile, progress, log=log))
+
+        def checked_progress(message: str, fraction: float | None) -> None:
+            if self.quitting:
+                raise StartAborted("quit during start-up")
+            progress(message, fraction)
+
+        def checked_log(message: str) -> None:
+            if self.quitting:
+                raise StartAborted("quit during start-up")
+            log(message)
+
+        self.starting = True
+        try:
+            self.servers += self._stack.enter_context(
+                running_servers(self.profile, checked_progress, log=checked_log)
+            )
+        finally:
+            self.starting = False
 
     def own_pids(self) -> list[int]:
         """Process groups of the servers this process started and that still run, during start-up too.
@@ -92,19 +116,26 @@ class ServerKeeper:
 
     @property
     def owns_servers(self) -> bool:
-        return bool(self.own_pids())
+        """Servers started here still run, or a start-up is under way."""
+        return self.starting or bool(self.own_pids())
 
     async def stop_now(self, grace_s: float = QUIT_GRACE_S) -> None:
         """Stop every server this process started, all at once: SIGTERM, then SIGKILL after `grace_s`.
 
         Each server got a 30 s grace in turn before (45-70 s of blank screen when quitting during
         start-up); here both get the signal together and the wait is shared."""
-        pids = self.own_pids()
-        _signal_groups(pids, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        _signal_groups([p for p in pids if pid_alive(p)], signal.SIGKILL)
+        self.quitting = True  # a start-up in progress gives up at its next progress report
+        give_up = time.monotonic() + START_ABORT_S
+        while True:
+            pids = self.own_pids()
+            _signal_groups(pids, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            _signal_groups([p for p in pids if pid_alive(p)], signal.SIGKILL)
+            if not self.starting or time.monotonic() > give_up:
+                break
+            await asyncio.sleep(0.2)  # the start-up may launch its second server before it notices
         await asyncio.to_thread(self._stack.close)  # records forgotten, watchdogs released (all quick now)
 
     def reap_dead(self) -> list[Role]:

@@ -11,7 +11,7 @@ from relaychat.backends.errors import ProtocolError
 from relaychat.backends.scripted import Reply, ScriptedBackend, words
 from relaychat.core.events import RunFinished, RunStarted, RunSummary
 from relaychat.ui.end_note import end_note
-from relaychat.ui.export import turn_record
+from relaychat.ui.export import export_html, turn_record
 from relaychat.ui.screens.budget import BudgetScreen
 from relaychat.ui.screens.help import HelpScreen
 from relaychat.ui.screens.replay import bundled_trace
@@ -288,7 +288,7 @@ async def test_export_says_the_folder_above_the_prompt(scripted: Scripted, tmp_p
 # -- 8. new conversation, replays marked ---------------------------------------------------------
 
 
-async def test_new_conversation_drops_the_context_and_replays_are_marked() -> None:
+async def test_new_conversation_drops_the_context_and_replays_are_marked(tmp_path) -> None:  # type: ignore[no-untyped-def]
     factory = Scripted(runs=2)
     app = make_app(factory)
     async with app.run_test(size=SIZE) as pilot:
@@ -304,6 +304,8 @@ async def test_new_conversation_drops_the_context_and_replays_are_marked() -> No
         assert "not in the context" in str(replay_view.query_one(".question", Static).content)
         records = [turn_record(t) for t in app.chat.session.turns]
         assert [r["source"] for r in records] == ["live", "replay"]
+        page = export_html(app.chat.session.turns, tmp_path / "t.html", {}).read_text(encoding="utf-8")
+        assert "replay of demo-trace.jsonl, not part of the conversation" in page
 
 
 # -- 10. readable panels -------------------------------------------------------------------------

@@ -98,3 +98,32 @@ async def test_quit_says_what_it_is_doing_while_it_stops_the_servers(monkeypatch
                 break
             await pilot.pause(0.02)
         assert not app.is_running
+
+
+async def test_quitting_during_start_up_makes_the_start_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start-up still polling health notices the quit at its next progress report and stops."""
+    from contextlib import contextmanager
+
+    import relaychat.ui.servers as servers_module
+
+    reports: list[str] = []
+
+    @contextmanager
+    def booting(profile, progress, log=print):  # type: ignore[no-untyped-def]
+        while True:  # like wait_healthy: report progress every so often until healthy
+            progress("starting (cold start)", 0.1)
+            reports.append("progress")
+            time.sleep(0.05)
+        yield []
+
+    monkeypatch.setattr(servers_module, "running_servers", booting)
+    profile = load_profile("cpu-demo")
+    keeper = ServerKeeper(profile, Scripted()(profile), autostart=True)
+    start = asyncio.create_task(asyncio.to_thread(keeper.start_blocking, lambda m, f: None, lambda m: None))
+    while not reports:
+        await asyncio.sleep(0.02)
+    assert keeper.owns_servers  # a start-up under way counts: quitting must wait for it
+    await asyncio.wait_for(keeper.stop_now(grace_s=0.1), timeout=120)  # a hang guard only
+    with pytest.raises(servers_module.StartAborted):
+        await start
+    assert not keeper.starting

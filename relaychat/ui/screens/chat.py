@@ -253,6 +253,8 @@ class ChatScreen(Screen[None]):
             await asyncio.to_thread(self.keeper.start_blocking, progress, log)
         except Exception as exc:
             self._starting = False
+            if self.keeper.quitting:
+                return  # the quit banner stays: this start-up gave up because the user quit
             self.banner.say(f"could not start the servers: {exc}. F5 replays a saved trace.", kind="error")
             await self._poll_health()
             return
