@@ -49,6 +49,7 @@ class RelayChatApp(App[None]):
         self.replay_speed = replay_speed
         self.last_export: tuple[Path, Path] | None = None
         self.quitting = False
+        self.farewell = ""  # printed after the screen closes (what quitting stopped)
         themes: list[Theme] = load_themes()
         for theme_ in themes:
             self.register_theme(theme_)
@@ -89,6 +90,7 @@ class RelayChatApp(App[None]):
     async def _stop_then_exit(self) -> None:
         try:
             await asyncio.gather(*(keeper.stop_now() for keeper in self.chat.keepers))
+            self.farewell = "RelayChat: the servers it started are stopped."
         finally:
             self.exit()
 

@@ -180,8 +180,11 @@ async def test_keys_typed_on_the_transcript_go_to_the_prompt_and_focus_returns_a
     app = make_app(scripted)
     async with app.run_test(size=SIZE) as pilot:
         prompt = app.query_one("#prompt", PromptArea)
-        app.chat.transcript.focus()
+        assert app.chat.transcript.styles.border_left[0] == "blank"
+        await pilot.press("shift+tab")  # the transcript is one Shift+Tab away, and shows it has focus
         await pilot.pause()
+        assert app.focused is app.chat.transcript
+        assert app.chat.transcript.styles.border_left[0] == "thick"
         await pilot.press("h", "i")
         assert prompt.text == "hi" and app.focused is prompt
         for key in ("f1", "f3", "f4", "f5", "f8"):

@@ -98,6 +98,7 @@ async def test_quit_says_what_it_is_doing_while_it_stops_the_servers(monkeypatch
                 break
             await pilot.pause(0.02)
         assert not app.is_running
+    assert app.farewell == "RelayChat: the servers it started are stopped."
 
 
 async def test_quitting_during_start_up_makes_the_start_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
