@@ -361,20 +361,33 @@ def test_the_replay_picker_names_a_trace_by_its_question_mode_length_and_date() 
     assert label.count("·") == 3  # question · mode · length · date
 
 
-def test_panel_borders_stay_visible_on_a_256_colour_terminal() -> None:
-    """The panel border colour must not round to the background's palette entry (light theme)."""
+async def test_panel_borders_stay_visible_on_a_256_colour_terminal(scripted: Scripted) -> None:
+    """Each theme's panel border must not round to the background's palette entry (it did on light)."""
     from rich.color import Color as RichColor
     from rich.color import ColorSystem
     from textual.color import Color
 
     from relaychat.ui.themes import load_themes
 
+    def palette(colour: Color) -> int | None:
+        return RichColor.from_rgb(*colour.rgb).downgrade(ColorSystem.EIGHT_BIT).number
+
     for theme in load_themes():
-        background = Color.parse(str(theme.background))
-        muted = Color.parse(str(theme.variables["relay-muted"]))
-        border = background.blend(muted, 0.6)  # `$relay-muted 60%` in app.tcss
+        app = make_app(scripted, theme=theme.name)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            panel = app.chat.query_one(SpeedupPanel)
+            background = panel.background_colors[1]
+            border = background + panel.styles.border_top[1]  # the border colour as drawn
+            assert palette(border) != palette(background), theme.name
 
-        def palette(colour: Color) -> int | None:
-            return RichColor.from_rgb(*colour.rgb).downgrade(ColorSystem.EIGHT_BIT).number
 
-        assert palette(border) != palette(background), theme.name
+async def test_a_replay_leaves_the_live_servers_panel_alone(scripted: Scripted) -> None:
+    from relaychat.ui.widgets.status_panel import StatusPanel
+
+    app = make_app(scripted)
+    async with app.run_test(size=SIZE) as pilot:
+        app.chat.replay(bundled_trace(), math.inf)
+        await wait_turn_done(pilot, app)
+        rows = app.chat.query_one(StatusPanel).rows
+        assert rows and all(row.tok_s is None and row.ttft_s is None for row in rows.values())
