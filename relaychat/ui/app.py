@@ -79,6 +79,7 @@ class RelayChatApp(App[None]):
         self.quitting = True
         chat = self.chat
         if any(keeper.owns_servers for keeper in chat.keepers):
+            chat.action_cancel()  # a running answer ends as cancelled, not as a failure of its server
             chat.banner.say(
                 "Quitting: stopping the servers RelayChat started (both at once, a few seconds)…",
                 kind="warning",

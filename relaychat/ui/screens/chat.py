@@ -278,7 +278,7 @@ class ChatScreen(Screen[None]):
             status.set_setup(role, setup, record.reason)
         policy = self.keeper.feed_policy()
         self.settings.feed_every = policy.feed_every if policy is not None else None
-        if self.keeper.reap_dead():  # a started server died: its engine must not hold GBs until quit
+        if self.keeper.reap_dead() and not self.quitting:  # its engine must not hold GBs until quit
             self.notify("a server RelayChat started has stopped: Ctrl+R restarts it", severity="error")
         if self._no_server_shown and all(self.healthy.get(r) for r in self.settings.roles()):
             self._no_server_shown = False
@@ -292,7 +292,13 @@ class ChatScreen(Screen[None]):
             down, urls, can_restart=self.keeper.can_start, mode=self.settings.mode, profile=profile.name
         )
 
+    @property
+    def quitting(self) -> bool:
+        return bool(getattr(self.app, "quitting", False))
+
     def _say_no_server(self, down: list[Role]) -> None:
+        if self.quitting:  # the quit banner stays: servers going down is what quitting does
+            return
         self.banner.say(self._advice(down), kind="warning")
         self._no_server_shown = True
 
