@@ -72,4 +72,6 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         replay_speed=args.speed or float("inf"),
     )
     app.run()
+    if app.farewell:  # the terminal is back: say what quitting did while Python finishes exiting
+        print(app.farewell, flush=True)
     return 0

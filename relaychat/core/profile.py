@@ -158,7 +158,8 @@ def load_profile(name_or_path: str | Path) -> PairProfile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source} is not valid TOML: {exc}") from exc
-    data.setdefault("name", path.stem)
+    # A built-in name may hold dots (`qwen3-1.7b-32b`): only a file's name loses its `.toml`.
+    data.setdefault("name", path.stem if source != f"builtin:{name_or_path}" else str(name_or_path))
     data["source"] = source
     try:
         profile = PairProfile.model_validate(data)

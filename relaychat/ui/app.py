@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -17,6 +18,7 @@ from relaychat.paths import data_dir
 from relaychat.ui import projection_actions
 from relaychat.ui.chat_settings import MODES, ChatSettings
 from relaychat.ui.export import export_html, export_jsonl
+from relaychat.ui.screens.budget import BudgetScreen
 from relaychat.ui.screens.chat import BackendFactory, ChatScreen
 from relaychat.ui.screens.cues import CueChoice, CuesScreen
 from relaychat.ui.screens.help import HelpScreen
@@ -47,6 +49,8 @@ class RelayChatApp(App[None]):
         self.initial_replay = replay
         self.replay_speed = replay_speed
         self.last_export: tuple[Path, Path] | None = None
+        self.quitting = False
+        self.farewell = ""  # printed after the screen closes (what quitting stopped)
         themes: list[Theme] = load_themes()
         for theme_ in themes:
             self.register_theme(theme_)
@@ -69,6 +73,31 @@ class RelayChatApp(App[None]):
     @property
     def chat(self) -> ChatScreen:
         return next(s for s in self.screen_stack if isinstance(s, ChatScreen))
+
+    # -- quitting -----------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Quit; servers this app started are stopped first, both at once, with the screen saying so."""
+        if self.quitting:
+            return
+        self.quitting = True
+        chat = self.chat
+        if any(keeper.owns_servers for keeper in chat.keepers):
+            chat.action_cancel()  # a running answer ends as cancelled, not as a failure of its server
+            chat.banner.say(
+                "Quitting: stopping the servers RelayChat started (both at once, a few seconds)…",
+                kind="warning",
+            )
+            self.run_worker(self._stop_then_exit(), group="quit", exclusive=True)
+        else:
+            self.exit()
+
+    async def _stop_then_exit(self) -> None:
+        try:
+            await asyncio.gather(*(keeper.stop_now() for keeper in self.chat.keepers))
+            self.farewell = "RelayChat: the servers it started are stopped."
+        finally:
+            self.exit()
 
     # -- dialogs ------------------------------------------------------------------------------------
 
@@ -121,6 +150,14 @@ class RelayChatApp(App[None]):
     def action_race(self) -> None:
         self.run_worker(projection_actions.race_current_turn(self), group="race", exclusive=True)
 
+    def action_set_budget(self) -> None:
+        s = self.chat_settings
+        self.push_screen(BudgetScreen(s.max_tokens, s.profile.max_tokens), self._use_budget)
+
+    def _use_budget(self, value: int | None) -> None:
+        if value is not None:
+            self.chat.set_budget(value or None)
+
     def export_transcript(self) -> tuple[Path, Path] | None:
         turns = self.chat.session.turns
         if not turns:
@@ -133,7 +170,10 @@ class RelayChatApp(App[None]):
             export_jsonl(turns, stem.with_suffix(".jsonl")),
         )
         self.last_export = paths
-        self.notify(f"exported {paths[0]} and {paths[1].name}", timeout=8)
+        # The folder goes in the banner above the prompt: a long path wrapped in a toast was drawn
+        # under the prompt, and "where did it go" is the one thing the user needs.
+        self.chat.banner.say(f"exported to {paths[0].parent}/: {paths[0].name} and {paths[1].name}")
+        self.chat.set_timer(15, lambda: self.chat.banner.hide_if(paths[0].name))
         return paths
 
     # -- command palette ----------------------------------------------------------------------------
@@ -152,6 +192,24 @@ class RelayChatApp(App[None]):
                 f"Profile: {name}", "Use this model pair", partial(self._use_profile, name), False
             )
         yield SystemCommand("Cues…", "Toggle cues or load a cue-set file (F4)", self.action_edit_cues)
+        yield SystemCommand(
+            "New conversation",
+            "Later questions go without the earlier turns (Ctrl+N)",
+            chat.action_new_conversation,
+        )
+        yield SystemCommand(
+            "Restart servers",
+            "Start again the servers RelayChat started that stopped answering (Ctrl+R)",
+            chat.action_restart_servers,
+        )
+        yield SystemCommand("Budget…", "Token budget of the next generation (F8)", self.action_set_budget)
+        yield SystemCommand(
+            "Copy answer", "Copy the last answer to the clipboard (F9)", chat.action_copy_answer
+        )
+        yield SystemCommand("Toggle panels", "Show or hide the side panels (F7)", chat.action_toggle_panels)
+        yield SystemCommand(
+            "Sort cue table", "Next sort column of the cue hits (s in the table)", chat.sort_cues
+        )
         yield SystemCommand("Replay…", "Replay a saved trace without a server (F5)", self.action_pick_replay)
         yield SystemCommand(
             "Replay bundled demo trace",

@@ -1,4 +1,4 @@
-"""Example questions that show the relay well on the demo pair (F9 and the command palette).
+"""Example questions that show the relay well on the demo pair (F12 and the command palette).
 
 Short multi-step arithmetic word problems: the demo's large model reasons for a few sentences and
 writes the connectives its calibrated cues react to, so a live demo sees the models hand over.

@@ -103,6 +103,11 @@ def export_html(turns: Sequence[Turn], path: Path, colours: Mapping[str, str]) -
     ]
     for turn in turns:
         folded = fold(turn.events)
+        if turn.source == "replay":  # a replayed trace is shown, not asked: it was never context
+            name = turn.trace.name if turn.trace else "a trace"
+            body.append(
+                f"<p class='note'>replay of {html.escape(inert(name))}, not part of the conversation</p>"
+            )
         body.append(f"<div class='question'><b>{html.escape(inert(turn.question))}</b></div>")
         if folded.models:
             body.append(

@@ -1,6 +1,6 @@
 """The chat app's projection, race and example actions, kept out of app.py: pick the target the
-speedup panel projects onto (F7), race the current turn against the large model alone (F8), and ask
-an example question that shows the relay well (F9)."""
+speedup panel projects onto (F11), race the current turn against the large model alone (F10), and ask
+an example question that shows the relay well (F12)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any
 
 from textual.app import SystemCommand
-from textual.widgets import Input
 
 from relaychat.core.events import RelayEvent, RunFinished, RunStarted
 from relaychat.projection.costmodel import (
@@ -24,6 +23,7 @@ from relaychat.ui.race_setup import make_race
 from relaychat.ui.screens.pick import PickScreen
 from relaychat.ui.screens.race import RaceScreen
 from relaychat.ui.session import Turn
+from relaychat.ui.widgets.prompt import PromptArea
 from relaychat.ui.widgets.speedup_panel import SpeedupPanel
 
 # The chat app (relaychat.ui.app imports this module, so it is not imported back here).
@@ -129,14 +129,14 @@ def ask_example(app: RelayChatApp, choice: str | None) -> None:
     """Put the example in the prompt and send it, as if typed."""
     if choice is None:
         return
-    prompt = app.chat.query_one("#prompt", Input)
+    prompt = app.chat.prompt
     prompt.value = EXAMPLES[int(choice)]
-    prompt.post_message(Input.Submitted(prompt, prompt.value))
+    prompt.post_message(PromptArea.Submitted(prompt, prompt.value))
 
 
 def projection_commands(app: RelayChatApp) -> Iterable[SystemCommand]:
     yield SystemCommand(
-        "Projection target…", "Project the speedup onto a GPU pair's costs (F7)", partial(pick_target, app)
+        "Projection target…", "Project the speedup onto a GPU pair's costs (F11)", partial(pick_target, app)
     )
     for name in bundled_names():
         yield SystemCommand(
@@ -146,7 +146,7 @@ def projection_commands(app: RelayChatApp) -> Iterable[SystemCommand]:
             False,
         )
     yield SystemCommand(
-        "Example questions…", "Questions that show the relay well on the demo pair (F9)", app.action_examples
+        "Example questions…", "Questions that show the relay well on the demo pair (F12)", app.action_examples
     )
     for i, question in enumerate(EXAMPLES):
         yield SystemCommand(
@@ -154,6 +154,6 @@ def projection_commands(app: RelayChatApp) -> Iterable[SystemCommand]:
         )
     yield SystemCommand(
         "Race: relay vs large alone",
-        "The current turn side by side with the large model alone, to the finish line (F8)",
+        "The current turn side by side with the large model alone, to the finish line (F10)",
         app.action_race,
     )

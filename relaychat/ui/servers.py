@@ -9,6 +9,9 @@ until the app exits, then stops only that.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 
@@ -17,8 +20,17 @@ from relaychat.core.events import Role
 from relaychat.core.feed_policy import FeedPolicy
 from relaychat.core.profile import PairProfile
 from relaychat.relay import Relay, open_relay, server_setups
-from relaychat.serving.manager import profile_is_local, running_servers
-from relaychat.serving.records import SetupRecord
+from relaychat.serving.manager import profile_is_local, running_servers, servers_for
+from relaychat.serving.records import SetupRecord, pid_alive
+from relaychat.serving.records import read_record as read_server_record
+from relaychat.serving.server import Server
+
+QUIT_GRACE_S = 5.0  # quitting waits this long for SIGTERM, then kills: quit is meant to take seconds
+START_ABORT_S = 20.0  # how long quitting waits for a start-up in progress to notice and give up
+
+
+class StartAborted(Exception):
+    """Raised inside a start-up (from its progress callback) once the user has quit."""
 
 
 class ServerKeeper:
@@ -27,6 +39,9 @@ class ServerKeeper:
         self.relay: Relay = open_relay(profile, backends=backends)
         self.autostart = autostart
         self._stack = ExitStack()
+        self.servers: list[Server] = []  # what `running_servers` gave (started here or reused)
+        self.quitting = False
+        self.starting = False
 
     @property
     def backends(self) -> dict[Role, Backend]:
@@ -62,11 +77,86 @@ class ServerKeeper:
         self, progress: Callable[[str, float | None], None], log: Callable[[str], None]
     ) -> None:
         """Start the profile's bundled servers and wait until healthy (call from a thread)."""
-        self._stack.enter_context(running_servers(self.profile, progress, log=log))
+
+        def checked_progress(message: str, fraction: float | None) -> None:
+            if self.quitting:
+                raise StartAborted("quit during start-up")
+            progress(message, fraction)
+
+        def checked_log(message: str) -> None:
+            if self.quitting:
+                raise StartAborted("quit during start-up")
+            log(message)
+
+        self.starting = True
+        try:
+            self.servers += self._stack.enter_context(
+                running_servers(self.profile, checked_progress, log=checked_log)
+            )
+        finally:
+            self.starting = False
+
+    def own_pids(self) -> list[int]:
+        """Process groups of the servers this process started and that still run, during start-up too.
+
+        Read from the records the manager writes at each launch, so a server still booting inside
+        `start_blocking` (whose context is not entered yet) is found as well."""
+        pids: list[int] = []
+        for server in servers_for(self.profile):
+            record = read_server_record(server.port)
+            if record is not None and record.owner_pid == os.getpid() and record.alive:
+                pids.append(record.pid)
+        return pids
+
+    @property
+    def owns_servers(self) -> bool:
+        """Servers started here still run, or a start-up is under way."""
+        return self.starting or bool(self.own_pids())
+
+    async def stop_now(self, grace_s: float = QUIT_GRACE_S) -> None:
+        """Stop every server this process started, all at once: SIGTERM, then SIGKILL after `grace_s`.
+
+        Each server got a 30 s grace in turn before (45-70 s of blank screen when quitting during
+        start-up); here both get the signal together and the wait is shared."""
+        self.quitting = True  # a start-up in progress gives up at its next progress report
+        give_up = time.monotonic() + START_ABORT_S
+        while True:
+            pids = self.own_pids()
+            _signal_groups(pids, signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            _signal_groups([p for p in pids if pid_alive(p)], signal.SIGKILL)
+            if not self.starting or time.monotonic() > give_up:
+                break
+            await asyncio.sleep(0.2)  # the start-up may launch its second server before it notices
+        await asyncio.to_thread(self._stack.close)  # records forgotten, watchdogs released (all quick now)
+
+    def reap_dead(self) -> list[Role]:
+        """Kill what is left of a started server whose API process died (its engine holds GBs)."""
+        dead: list[Role] = []
+        for server in self.servers:
+            process = server.process
+            if process is not None and process.poll() is not None:
+                _signal_groups([process.pid], signal.SIGKILL)
+                dead.append(server.role)
+        return dead
 
     def stop(self) -> None:
         """Stop the servers started here (none if they were already running)."""
         self._stack.close()
 
+    def stopped_roles(self) -> list[Role]:
+        """Roles of servers started here whose process has exited."""
+        return [s.role for s in self.servers if s.process is not None and s.process.poll() is not None]
+
     async def aclose(self) -> None:
         await self.relay.aclose()
+
+
+def _signal_groups(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            continue

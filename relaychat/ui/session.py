@@ -51,6 +51,7 @@ class Session:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         self.folder = folder or sessions_dir() / f"{stamp}-{uuid.uuid4().hex[:6]}"
         self.turns: list[Turn] = []
+        self.context_start = 0  # index of the first turn of the current conversation (Ctrl+N moves it)
 
     @property
     def log_path(self) -> Path:
@@ -65,13 +66,18 @@ class Session:
     def conversation(self, question: str) -> list[Message]:
         """Earlier finished live turns (answers only) plus the new question."""
         messages: list[Message] = []
-        for turn in self.turns:
+        for turn in self.turns[self.context_start :]:
             if turn.source == "live" and turn.status == "done" and turn.answer is not None:
                 messages += [
                     {"role": "user", "content": turn.question},
                     {"role": "assistant", "content": turn.answer},
                 ]
         return [*messages, {"role": "user", "content": question}]
+
+    def new_conversation(self) -> None:
+        """Later questions go without the earlier turns (the transcript and the log keep them)."""
+        self.context_start = len(self.turns)
+        self._write({"type": "new_conversation"})
 
     def start_turn(
         self, question: str, source: Literal["live", "replay"] = "live", trace: Path | None = None

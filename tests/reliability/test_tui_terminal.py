@@ -50,7 +50,13 @@ def test_a_model_writing_escape_sequences_leaves_the_terminal_alone(tmp_path: Pa
         tmux("new-session", "-d", "-s", "app", "-x", "160", "-y", "45", command)
         try:
             tmux("select-pane", "-t", "app", "-T", "title-before")
-            wait_for(lambda s: "Ask something" in s and s.count(" up ") >= 2)
+            screen = wait_for(lambda s: "Ask something" in s)
+            narrow = "servers" not in screen  # below 100 columns the panels start hidden: F7 shows them
+            if narrow:
+                tmux("send-keys", "-t", "app", "F7")
+            wait_for(lambda s: s.count(" up ") >= 2)
+            if narrow:
+                tmux("send-keys", "-t", "app", "F7")
             tmux("send-keys", "-t", "app", "What is 2 + 2?", "Enter")
             screen = wait_for(lambda s: "tokens · large share" in s)
             assert "␛[2J␛]0;pwned␇␛[31mred" in screen  # shown, inert

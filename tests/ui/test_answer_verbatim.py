@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input, Markdown
+from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownBlock
 
 from relaychat.backends.base import Backend
@@ -22,6 +22,7 @@ from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
 from relaychat.ui.answer_markdown import answer_parser
 from relaychat.ui.screens.replay import bundled_trace
+from relaychat.ui.widgets.prompt import PromptArea
 from tests.ui.conftest import SIZE, Scripted, ask, make_app, wait_turn_done
 
 ANSWER = (
@@ -51,7 +52,7 @@ class AnswerScripted(Scripted):
 
 async def _answered(pilot: Pilot[None]) -> None:
     await pilot.pause()
-    pilot.app.query_one(Input).cursor_blink = False
+    pilot.app.query_one(PromptArea).cursor_blink = False
     await ask(pilot, "Who is it, and what is 2 + 2?")
     await wait_turn_done(pilot, pilot.app)  # type: ignore[arg-type]
     await pilot.pause(0.2)
@@ -96,7 +97,7 @@ def test_answer_snapshot(snap_compare, tmp_path: Path) -> None:  # type: ignore[
 
     async def replay_it(pilot: Pilot[None]) -> None:
         await pilot.pause()
-        app.query_one(Input).cursor_blink = False
+        app.query_one(PromptArea).cursor_blink = False
         app.chat.replay(trace, math.inf)
         await wait_turn_done(pilot, app)
         await pilot.pause(0.2)
@@ -120,5 +121,5 @@ async def test_an_answer_that_fills_the_window_says_context_limit() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await _answered(pilot)
         result = str(app.query("#result").last().render())
-        assert "answer ended: context_limit" in result, result
+        assert "stopped at the context window (context_limit)" in result, result
         assert app.chat.session.turns[-1].status == "done"

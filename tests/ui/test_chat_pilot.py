@@ -68,7 +68,7 @@ async def test_panels_show_the_numbers_of_the_events(scripted: Scripted) -> None
         speedup = str(app.chat.query_one(SpeedupPanel).content)
         assert f"switches {summary.switches}" in speedup
         assert f"large share {summary.large_share * 100:.1f} %" in speedup
-        assert f"bound 1/share {1 / summary.large_share:.2f}×" in speedup
+        assert f"at most {1 / summary.large_share:.2f}×" in speedup
         # Cue table: one row per cue, tokens the small model wrote right after it, their mean margin.
         table = app.chat.query_one(CueTable)
         cue = next(e for e in events if isinstance(e, CueHit))
@@ -143,7 +143,7 @@ async def test_no_server_says_so_and_replays_the_bundled_trace() -> None:
     app = make_app(Scripted(down=True))
     async with app.run_test(size=SIZE) as pilot:
         banner = app.chat.banner
-        await wait_until(pilot, lambda: bool(banner.display) and "No server answers" in banner.text)
+        await wait_until(pilot, lambda: bool(banner.display) and "do not answer" in banner.text)
         assert "F5" in banner.text
         await ask(pilot, "What is 2 + 3?")
         assert app.chat.session.turns == []  # refused, nothing sent

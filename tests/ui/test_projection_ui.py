@@ -6,7 +6,6 @@ import math
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from relaychat.core.trace import load_trace
 from relaychat.projection.costmodel import load_cost_model
@@ -17,6 +16,7 @@ from relaychat.ui.race_app import RaceApp
 from relaychat.ui.race_setup import make_race
 from relaychat.ui.screens.race import RaceScreen
 from relaychat.ui.screens.replay import bundled_trace
+from relaychat.ui.widgets.prompt import PromptArea
 from relaychat.ui.widgets.speedup_panel import SpeedupPanel
 from tests.ui.conftest import SIZE, Scripted, ask, make_app, wait_turn_done, wait_until
 
@@ -27,7 +27,7 @@ def test_speedup_panel_with_a_projected_line(snap_compare) -> None:  # type: ign
 
     async def replay_it(pilot: Pilot[None]) -> None:
         await pilot.pause()
-        app.query_one(Input).cursor_blink = False
+        app.query_one(PromptArea).cursor_blink = False
         app.chat.replay(bundled_trace(), math.inf)
         await wait_turn_done(pilot, app)
         await pilot.pause(0.2)
@@ -45,7 +45,7 @@ async def test_the_projected_line_shows_the_traces_projected_speedup() -> None:
         expected = project(shape_of(load_trace(bundled_trace())), load_cost_model("h200-qwen3"))
         text = str(panel.render())
         assert f"projected on h200-qwen3 {expected.projected_speedup:.2f}×" in text
-        app.action_pick_target()  # F7 offers the targets, "off" removes the line
+        app.action_pick_target()  # F11 offers the targets, "off" removes the line
         await pilot.pause()
         await pilot.press("home", "enter")
         await pilot.pause()
@@ -58,7 +58,7 @@ async def test_race_from_the_chat_app_reuses_or_runs_the_large_only_turn() -> No
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "What is 2 + 3?")
         await wait_turn_done(pilot, app)
-        await pilot.press("f8")  # the large server is up: a large-only turn of the same question runs
+        await pilot.press("f10")  # the large server is up: a large-only turn of the same question runs
         await wait_until(pilot, lambda: isinstance(app.screen, RaceScreen), timeout=15)
         race = app.screen.race  # type: ignore[attr-defined]
         assert race.pace == "as measured" and race.alone.label.startswith("large alone")
@@ -66,7 +66,7 @@ async def test_race_from_the_chat_app_reuses_or_runs_the_large_only_turn() -> No
         assert modes == ["relay", "large"] and app.chat_settings.mode == "relay"
         await pilot.press("escape")
         await pilot.pause()
-        await pilot.press("f8")  # now it is reused: no third turn
+        await pilot.press("f10")  # now it is reused: no third turn
         await wait_until(pilot, lambda: isinstance(app.screen, RaceScreen))
         assert len(app.chat.session.turns) == 2
 
@@ -132,12 +132,12 @@ def test_a_lane_renders_only_the_tail_that_fits() -> None:
         make_race(relay, None, None)
 
 
-async def test_f9_asks_an_example_question() -> None:
+async def test_f12_asks_an_example_question() -> None:
     from relaychat.ui.examples import EXAMPLES
 
     app = make_app(Scripted())
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f9")
+        await pilot.press("f12")
         await pilot.pause()
         await pilot.press("enter")  # the first example
         await wait_turn_done(pilot, app)

@@ -77,7 +77,7 @@ async def test_the_panel_shows_the_setup_and_the_chat_uses_the_measured_cadence(
     app = make_app(scripted)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.chat.query_one(StatusPanel)
-        await wait_until(pilot, lambda: "fp32, block 32" in str(panel.content))
+        await wait_until(pilot, lambda: "weights fp32, KV block 32" in str(panel.content))
         assert "auto: no native bf16" in str(panel.content)
         assert "AVX2" in str(panel.tooltip)
         relay = app.chat.keeper.relay

@@ -105,3 +105,21 @@ def test_reserve_must_be_below_budget(tmp_path: Path) -> None:
     )
     with pytest.raises(ProfileError, match="answer_reserve"):
         load_profile(path)
+
+
+def test_builtin_names_with_dots_are_kept_whole() -> None:
+    """`Path(name).stem` cut `qwen3-1.7b-32b` to `qwen3-1`: the two Qwen pairs could not be told apart."""
+    from relaychat.core.profile import builtin_names, load_profile
+
+    for name in ("qwen3-1.7b-32b", "qwen3-1.7b-32b-eagle3", "r1-1.5b-32b"):
+        assert load_profile(name).name == name
+    assert len({load_profile(n).name for n in builtin_names()}) == len(builtin_names())
+
+
+def test_a_profile_file_is_named_after_its_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from relaychat.core.profile import load_profile, resources
+
+    text = resources.files("relaychat.profiles").joinpath("cpu-demo.toml").read_text(encoding="utf-8")
+    path = tmp_path / "my.pair.toml"
+    path.write_text(text.replace('name = "cpu-demo"\n', ""), encoding="utf-8")
+    assert load_profile(path).name == "my.pair"

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, SelectionList
+from textual.widgets import Button, Footer, Input, Label, SelectionList
 
 from relaychat.core.cueset import CueSetError, load_cue_set
 
@@ -40,6 +40,7 @@ class CuesScreen(ModalScreen[CueChoice | None]):
                 yield Button("All on", id="all")
                 yield Button("All off", id="none")
                 yield Button("Apply", variant="primary", id="apply")
+        yield Footer()
 
     def on_mount(self) -> None:
         self._fill()

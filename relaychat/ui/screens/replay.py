@@ -10,12 +10,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList, Select
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select
 from textual.widgets.option_list import Option
 
+from relaychat.inert import inert
 from relaychat.paths import data_dir
 from relaychat.ui.pacing import SPEEDS
+from relaychat.ui.trace_label import trace_label
 
 MAX_LISTED = 40
 
@@ -43,8 +46,8 @@ class ReplayScreen(ModalScreen[ReplayChoice | None]):
 
     def compose(self) -> ComposeResult:
         options = [Option(f"bundled demo trace ({bundled_trace().name})", id=str(bundled_trace()))]
-        root = data_dir()
-        options += [Option(str(p.relative_to(root)), id=str(p)) for p in saved_traces()]
+        # A trace's question is data from a file: shown as plain text, never as markup.
+        options += [Option(Content(inert(trace_label(p))), id=str(p)) for p in saved_traces()]
         with Vertical(classes="dialog"):
             yield Label("Replay a trace (no server needed)", classes="dialog-title")
             yield OptionList(*options, id="traces")
@@ -57,6 +60,7 @@ class ReplayScreen(ModalScreen[ReplayChoice | None]):
                     id="speed",
                 )
                 yield Button("Play", variant="primary", id="play")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

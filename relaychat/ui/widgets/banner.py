@@ -29,6 +29,11 @@ class Banner(Vertical):
     def hide(self) -> None:
         self.display = False
 
+    def hide_if(self, fragment: str) -> None:
+        """Hide only if the banner still says `fragment` (a later notice stays)."""
+        if fragment in self.text:
+            self.hide()
+
     @property
     def text(self) -> str:
         return str(self.query_one("#banner-text", Static).content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from relaychat.ui.live_stats import CueStat, LiveStats
@@ -10,11 +11,17 @@ COLUMNS = (("cue", "cue", 14), ("hits", "hits", 4), ("→small", "tokens", 6), (
 
 
 class CueTable(DataTable[str | int]):
-    """Click a column header to sort by it (again to reverse)."""
+    """Click a column header to sort by it (again to reverse); from the keyboard, s and r."""
+
+    BINDINGS = [
+        Binding("s", "next_sort", "Sort by next column"),
+        Binding("r", "reverse_sort", "Reverse sort"),
+    ]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self.border_title = "cue hits"
+        self.border_subtitle = "sorted by hits ↓"
         self.sort_column = "hits"
         self.sort_reverse = True
         self._shown: dict[str, tuple[int, int, str]] = {}
@@ -54,6 +61,19 @@ class CueTable(DataTable[str | int]):
                 return -1.0
 
         self.sort(self.sort_column, key=key, reverse=self.sort_reverse)
+        arrow = "↓" if self.sort_reverse else "↑"
+        label = {"tokens": "→small", "margin": "margin"}.get(self.sort_column, self.sort_column)
+        self.border_subtitle = f"sorted by {label} {arrow}" + (" · s/r sort" if self.has_focus else "")
+
+    def action_next_sort(self) -> None:
+        keys = [key for _, key, _ in COLUMNS]
+        column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
+        self.sort_column, self.sort_reverse = column, column != "cue"
+        self._resort()
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         column = str(event.column_key.value)

@@ -1,4 +1,8 @@
-"""Sparkline of the per-token margin p1 - p2, each bar in the colour of the model that wrote it."""
+"""Sparkline of the per-token margin p1 - p2, each bar in the colour of the model that wrote it.
+
+p1 - p2 is the probability of the chosen token minus that of the runner-up: 1 = certain, 0 = a coin
+toss. The bars have a 0-1 axis on their left, so a newcomer can read the height.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from relaychat.ui.live_stats import LiveStats
 
 BARS = " ▁▂▃▄▅▆▇█"
 ROLE_STYLE = {"large": "$relay-large", "small": "$relay-small"}
+AXIS = ("1┤", " │", "0┤")  # one label per bar row (BAR_ROWS)
 
 
 def spark_rows(values: list[tuple[Role, float | None]], height: int) -> list[list[tuple[str, str]]]:
@@ -33,7 +38,7 @@ class MarginPanel(Widget):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.border_title = "margin p1−p2"
+        self.border_title = "sureness: p(top) − p(2nd)"
         self._values: list[tuple[Role, float | None]] = []
         self._writer: Role | None = None
         self._last: float | None = None
@@ -50,7 +55,7 @@ class MarginPanel(Widget):
 
     def render(self) -> Content:
         width = max(1, self.content_size.width)
-        values = self._values[-width:]
+        values = self._values[-max(1, width - len(AXIS[0])) :]
         if self._writer is None:
             head = Content.styled("waiting for tokens", "$relay-muted")
         else:
@@ -65,8 +70,8 @@ class MarginPanel(Widget):
                 (_fmt(self._mean), "bold"),
             )
         lines = [head]
-        for row in spark_rows(values, self.BAR_ROWS):
-            lines.append(Content.assemble(*row) if row else Content(""))
+        for axis, row in zip(AXIS, spark_rows(values, self.BAR_ROWS), strict=True):
+            lines.append(Content.assemble((axis, "$relay-muted"), *row))
         return Content("\n").join(lines)
 
 

@@ -1,4 +1,8 @@
-"""Live speedup over large-only: this generation's tokens at the large model's decode rate vs wall time."""
+"""Estimated speedup over large-only: this generation's tokens at the large model's decode rate vs wall time.
+
+It is an estimate while running and after (the large-only run never happened), and it means nothing when
+only one model writes: then the panel says so instead of showing a number.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,19 @@ class SpeedupPanel(Static):
     def show(self, stats: LiveStats) -> None:
         est = stats.speedup()
         done = stats.final is not None
-        self.border_title = "speedup vs large only" + (" · measured" if done else " · live")
+        mode = stats.mode
+        if mode in ("large", "small"):
+            self.border_title, self.border_subtitle = "speedup vs large only", ""
+            self.update(
+                Content.styled(
+                    f"{mode}-only mode: one model writes everything, no relay to compare "
+                    "(F2 switches to relay mode)",
+                    "$relay-muted",
+                )
+            )
+            return
+        self.border_title = "speedup vs large only"
+        self.border_subtitle = "estimate" if done else "estimate · live"
         speed = "-" if est.speedup is None else f"{est.speedup:.2f}×"
         bound = "-" if est.bound is None else f"{est.bound:.2f}×"
         share = "-" if est.large_share is None else f"{est.large_share * 100:.1f} %"
@@ -31,7 +47,7 @@ class SpeedupPanel(Static):
             Content.assemble(
                 ("speedup ", "$relay-muted"),
                 (speed, "bold $accent"),
-                ("  bound 1/share ", "$relay-muted"),
+                ("  at most ", "$relay-muted"),
                 bound,
                 "\n",
                 ("large share ", "$relay-muted"),
@@ -54,6 +70,7 @@ class SpeedupPanel(Static):
                     else "",
                     "$relay-muted",
                 ),
+                ("\nat most = 1 ÷ large share", "$relay-muted"),
                 *(("\n", projected) if projected is not None else ()),
             )
         )

@@ -18,8 +18,8 @@ WELCOME = Content.assemble(
     ("underlined", "bold underline"),
     (" = the cue that handed over\n", "$relay-muted"),
     (
-        "Type a question and press Enter. "
-        "F1 keys · F2 mode · F4 cues · F5 replay · F6 export · Ctrl+P all commands",
+        "Type or paste a question, Enter sends (Ctrl+J: new line). "
+        "F1 keys · F2 mode · F5 replay · F7 panels · Ctrl+N new chat · Ctrl+P all commands",
         "$relay-muted",
     ),
 )
@@ -35,6 +35,10 @@ class Transcript(VerticalScroll):
         await self.mount(view)
         self.anchor()  # a new question always jumps to the bottom
         return view
+
+    async def add_divider(self, text: str) -> None:
+        await self.mount(Static(Content.styled(f"── {text} ──", "$relay-muted"), classes="divider"))
+        self.anchor()
 
     @property
     def turns(self) -> list[TurnView]:

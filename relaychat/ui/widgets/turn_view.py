@@ -25,6 +25,7 @@ from relaychat.core.events import (
 )
 from relaychat.inert import inert
 from relaychat.ui.answer_markdown import answer_parser
+from relaychat.ui.end_note import end_note
 from relaychat.ui.widgets.markdown_check import needs_full_render
 from relaychat.ui.widgets.trace_block import TraceBlock
 
@@ -50,6 +51,8 @@ class TurnView(Vertical):
         self._answer_parts: list[str] = []
         self.answer_model: Role | None = None
         self.status = "running"
+        self.budget: int | None = None
+        self.cut_short: str | None = None  # "stopped at the budget" and the like
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -140,6 +143,7 @@ class TurnView(Vertical):
                 break
 
     def _label_reasoning(self, event: RunStarted) -> None:
+        self.budget = event.max_tokens
         parts: list[tuple[str, str] | str] = [("thinking ", "bold $relay-muted")]
         if event.mode in ("relay", "large"):
             parts += [("■ ", "$relay-large"), (inert(event.large_model or "large"), "$relay-large"), "  "]
@@ -180,17 +184,35 @@ class TurnView(Vertical):
             if share is not None
             else f"{summary.total_tokens} tokens · {summary.wall_s:.1f} s"
         )
-        if "context_limit" in (summary.finish_reason, summary.reasoning_ended_by):
-            stage = "answer" if summary.finish_reason == "context_limit" else "reasoning"
-            facts += f" · {stage} ended: context_limit (the server's context window is full)"
+        if summary.reasoning_ended_by == "context_limit" and summary.finish_reason != "context_limit":
+            facts += " · reasoning ended: context_limit (the server's context window is full)"
+        self._facts = facts
         if isinstance(event, RunFailed):
             self.status = "failed"
             self.set_result(
                 Content.assemble(("failed: ", "bold $error"), inert(event.error.message), f"  ({facts})")
             )
-        else:
-            self.status = "done"
+            return
+        self.status = "done"
+        note = end_note(summary, self.budget)
+        if note is None:
             self.set_result(Content.assemble(("✓ ", "$success"), (facts, "$relay-muted")))
+        else:  # cut short: it must not look finished
+            self.cut_short = note
+            self.set_result(
+                Content.assemble(
+                    ("⚠ ", "bold $warning"), (note, "bold $warning"), ("  " + facts, "$relay-muted")
+                )
+            )
+
+    def explain_failure(self, sentence: str) -> None:
+        """Replace a failed turn's raw error by a sentence a person can act on (the raw text is saved)."""
+        facts = getattr(self, "_facts", "")
+        self.set_result(
+            Content.assemble(
+                ("✗ ", "bold $error"), sentence, (f"  ({facts})" if facts else "", "$relay-muted")
+            )
+        )
 
     def set_result(self, content: Content | str) -> None:
         self.query_one("#result", Static).update(content)
