@@ -28,7 +28,12 @@ from typing import Any
 
 from relaychat.paths import cache_dir
 
-GRACE_S = 30.0  # a vLLM server gets this long to stop on SIGTERM before SIGKILL
+# A vLLM server gets this long to stop on SIGTERM before its whole group gets SIGKILL. A serving
+# vLLM-CPU server stops on SIGTERM in ~2 s; one still loading or compiling ignores it (measured: see
+# docs/reliability.md), so a long grace only kept ~5 GB alive for nothing: 6 s plus the kill keeps
+# every server gone within 10 s of its owner's death, in every phase.
+GRACE_S = 6.0
+KILL_WAIT_S = 3.0  # after SIGKILL the kernel frees the memory; we wait for that, briefly
 
 
 @dataclass
@@ -120,23 +125,65 @@ def watch(pgid: int, port: int) -> int:
     return write_end
 
 
+def group_alive(pgid: int) -> bool:
+    """Some process of the group still runs (zombies waiting to be reaped do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return bool(group_members(pgid)) if Path("/proc").is_dir() else True
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids in process group `pgid` (Linux /proc; empty elsewhere)."""
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_groups(pgids: list[int], grace_s: float = GRACE_S) -> list[int]:
+    """Stop several servers at once: SIGTERM every group, wait up to `grace_s` for all of them
+    together, then SIGKILL what is left and wait for it to go. Returns the groups that needed SIGKILL.
+
+    Works on a group whose API process has already died: its engine and worker processes are still in
+    the group and are stopped too (no ~4 GB engine left behind).
+    """
+    alive = [g for g in pgids if group_alive(g)]
+    for pgid in alive:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [g for g in alive if group_alive(g)]
+    for pgid in alive:
+        _signal_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + KILL_WAIT_S
+    left = list(alive)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [g for g in left if group_alive(g)]
+    return alive
+
+
 def stop_group(pgid: int, grace_s: float = GRACE_S) -> None:
     """SIGTERM the group, then SIGKILL what is left after `grace_s`."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    stop_groups([pgid], grace_s)
 
 
 def main(argv: list[str]) -> None:
