@@ -39,6 +39,7 @@ from relaychat.backends.errors import (
     explain_rejection,
 )
 from relaychat.backends.sse_fast import MidStreamError, stream_chunks
+from relaychat.inert import inert
 from relaychat.redact import redact_text, redact_url
 
 MAX_RETRY_AFTER_S = 600.0  # a longer Retry-After is honoured only up to this
@@ -84,7 +85,7 @@ class VLLMBackend:
 
     def _clean(self, message: str) -> str:
         """A message with URL credentials and the API key masked."""
-        return redact_text(message, self._secrets)
+        return inert(redact_text(message, self._secrets))  # a server's words: shown, never interpreted
 
     def _translate(self, exc: Exception) -> BackendError:
         """httpx's and aiohttp's errors as the backend's typed ones, with secrets masked."""

@@ -15,6 +15,7 @@ from relaychat.backends.scripted import ScriptedBackend
 from relaychat.core.events import Role
 from relaychat.core.feed_policy import FeedPolicy
 from relaychat.core.profile import PairProfile
+from relaychat.inert import inert
 from relaychat.serving.manager import profile_is_local, running_servers
 from relaychat.serving.setup_plan import feed_tuning
 from relaychat.serving.setup_record import SetupRecord, read_record
@@ -40,7 +41,7 @@ class ServerKeeper:
         names: dict[Role, str] = {}
         for role, backend in self.backends.items():
             try:
-                names[role] = (await backend.info()).name
+                names[role] = inert((await backend.info()).name)  # a server names itself: data
             except Exception:
                 continue
         return names

@@ -165,6 +165,13 @@ class FaultServer:
             return await self._json(writer, 200, {})
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
             return await self._json(writer, 401, {"error": "Unauthorized"})
+        if path == "/metrics":  # Prometheus text; no counters (bench then reports no cache figures)
+            raw = b"# fake server: no metrics\n"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % len(raw) + raw
+            )
+            await writer.drain()
+            return True
         if path == "/v1/models":
             return await self._json(
                 writer, 200, {"object": "list", "data": [{"id": self.model, "max_model_len": 4096}]}
@@ -248,7 +255,7 @@ class FaultServer:
         return True
 
     async def _error(self, writer: asyncio.StreamWriter, fault: Fault) -> bool:
-        message = f"fake failure {fault.status}"
+        message = fault.text if fault.text is not None else f"fake failure {fault.status}"
         kind = "ServiceUnavailableError" if fault.status >= 500 else "BadRequestError"
         if fault.style == "old":  # vLLM before 0.10: a flat ErrorResponse
             body: dict[str, Any] = {"object": "error", "message": message, "type": kind, "code": fault.status}
