@@ -200,7 +200,9 @@ def read_trace(path: Path | str) -> LoadedTrace:
     lines = [(n, line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
     cut: str | None = None
     for index, (number, line) in enumerate(lines):
-        last = index == len(lines) - 1
+        # Cut short: the file's last line, an event's start, with no newline after it (a kill or a full
+        # disk mid-write). Anything else that does not parse is refused with its line.
+        last = index == len(lines) - 1 and not raw.endswith(b"\n") and line.startswith(b"{")
         try:
             events.append(parse_event(line.decode("utf-8")))
         except UnicodeDecodeError as exc:
