@@ -37,8 +37,11 @@ class RunLock:
                 f"{self.path.parent} is in use by another eval ({holder}); wait for it to finish, "
                 "or pass another --out"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(_me()).encode() + b"\n")
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(_me()).encode() + b"\n")
+        except OSError:
+            pass  # a full disk: the lock still holds, only the holder's name is missing
         self._fd = fd
 
     def release(self) -> None:
