@@ -6,6 +6,7 @@ of them is a `SettingsError` that names where it came from, never a traceback or
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -23,6 +24,24 @@ from relaychat.core.events import Mode, Role
 from relaychat.paths import config_dir
 
 ENV_PREFIX = "RELAYCHAT_"
+
+
+# RELAYCHAT_* variables read outside `Settings`: where files live, server tuning, set-up, test harnesses.
+OTHER_VARIABLES = frozenset(
+    ENV_PREFIX + name
+    for name in (
+        "HOME",  # paths.py: one folder for config, data and cache (tests)
+        "CACHE",  # paths.py: converted models, compile caches, server records
+        "CPU_FLAGS",  # serving/hardware.py: decide the setup as if on another CPU
+        "EMULATE_ISA",  # serving/isa.py: set by RelayChat for the servers it starts
+        "PIN_SERVERS",  # serving/manager.py: 0 leaves servers unpinned
+        "VLLM_FAST_TOP_P",  # serving/vllm_main.py
+        "VLLM_BUSY_LOOP_S",  # serving/vllm_main.py
+        "VLLM_RECHECK_MS",  # serving/vllm_main.py
+        "VENV",  # launch/setup.sh
+    )
+)
+TEST_PREFIX = ENV_PREFIX + "TEST_"  # variables of the test suite (never read by RelayChat itself)
 
 
 class SettingsError(Exception):
@@ -104,8 +123,43 @@ def _describe(exc: ValidationError, from_file: dict[str, Any]) -> str:
     return "; ".join(problems)
 
 
+def known_variables() -> set[str]:
+    return {ENV_PREFIX + field.upper() for field in Settings.model_fields} | set(OTHER_VARIABLES)
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """RELAYCHAT_* names in the environment that RelayChat never reads: typos, as the README promises.
+
+    Only names are looked at and shown, never values (an API key's variable may be misspelled too).
+    """
+    names = os.environ if environ is None else environ
+    known = known_variables()
+    return sorted(
+        name
+        for name in names
+        if name.upper().startswith(ENV_PREFIX)
+        and name.upper() not in known
+        and not name.upper().startswith(TEST_PREFIX)
+    )
+
+
+def _check_variables() -> None:
+    unknown = unknown_variables()
+    if not unknown:
+        return
+    known = sorted(known_variables())
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.7)
+        problems.append(f"{name}" + (f" (did you mean {close[0]}?)" if close else ""))
+    listed = "" if all("did you mean" in p for p in problems) else f"; RelayChat reads {', '.join(known)}"
+    plural = "s" if len(unknown) > 1 else ""
+    raise SettingsError(f"unknown environment variable{plural} {', '.join(problems)}{listed}")
+
+
 def load_settings() -> Settings:
     """The user's settings, or a SettingsError that says which key or variable is wrong."""
+    _check_variables()
     from_file = _read_config_file(config_file())
     try:
         return Settings()

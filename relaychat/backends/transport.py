@@ -31,6 +31,7 @@ from relaychat.backends.errors import (
     ServerTimeout,
     ServerUnreachable,
 )
+from relaychat.inert import inert
 from relaychat.redact import redact_text, redact_url
 
 
@@ -99,7 +100,7 @@ class Where:
         return redact_url(self.url)
 
     def clean(self, message: str) -> str:
-        return redact_text(message, self.secrets)
+        return inert(redact_text(message, self.secrets))  # a server's words: shown, never interpreted
 
 
 def _connect_timeout(where: Where, exc: BaseException) -> BackendError:

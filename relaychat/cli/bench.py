@@ -43,6 +43,7 @@ from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
+from relaychat.redact import redact_url
 from relaychat.relay import Relay, open_relay
 from relaychat.serving.records import ServersSetup
 from relaychat.serving.setup_plan import servers_setup
@@ -331,8 +332,8 @@ def _document(
             "profile": profile.name,
             "large_model": profile.large.display_name,
             "small_model": profile.small.display_name,
-            "large_urls": profile.large.urls,
-            "small_urls": profile.small.urls,
+            "large_urls": [redact_url(u) for u in profile.large.urls],
+            "small_urls": [redact_url(u) for u in profile.small.urls],
             "prompts": len(plan.prompts),
             "repeats": plan.repeats,
             "max_tokens": plan.max_tokens or profile.max_tokens,

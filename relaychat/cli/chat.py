@@ -14,7 +14,7 @@ from relaychat.cli.common import (
     make_backends,
     resolve_profile,
 )
-from relaychat.cli.run import positive_int
+from relaychat.cli.run import positive_int, trace_target_ok
 from relaychat.config import Settings
 
 
@@ -49,6 +49,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     from relaychat.ui.themes import remembered_theme
 
     profile = resolve_profile(args, settings)
+    trace_target_ok(None)  # sessions and traces can be saved: else one clear error, before the app opens
     if args.replay is not None and not args.replay.is_file():
         raise UserError(f"no trace at {args.replay}")
     if args.speed < 0:

@@ -18,6 +18,7 @@ from relaychat.connect import Connection, make_backends, spec_urls
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
+from relaychat.inert import inert
 from relaychat.redact import redact_url
 from relaychat.serving.costs import ServerCosts
 from relaychat.serving.manager import ServeError, is_healthy, profile_is_local, running_servers
@@ -33,7 +34,7 @@ class UserError(Exception):
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print one error line and exit. The message is plain text: `[serve]` stays `[serve]`."""
-    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", inert(message)), highlight=False)
     sys.exit(code)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -28,6 +30,7 @@ from relaychat.cli.common import (
 from relaychat.cli.consoles import message_console
 from relaychat.cli.project import resolve_target
 from relaychat.cli.run import positive_int
+from relaychat.cli.stopping import Stopped, cancel_on_stop_signals, exit_code, stop_signals
 from relaychat.config import Settings
 from relaychat.core.events import Mode
 from relaychat.core.profile import PairProfile
@@ -38,10 +41,12 @@ from relaychat.evaluation.projected import project_modes, with_projection
 from relaychat.evaluation.records import ManifestMismatch, ResultStore, SampleRecord
 from relaychat.evaluation.render import markdown, rich_table
 from relaychat.evaluation.report import EvalReport, build_report
+from relaychat.evaluation.run_lock import RunLock, RunLocked
 from relaychat.evaluation.runner import EvalPlan, EvalRunner, default_out_dir, manifest_for, pending_keys
 from relaychat.paths import data_dir
 from relaychat.projection.costmodel import DEFAULT_TARGET, CostModel, bundled_names
 from relaychat.relay import Relay, open_relay
+from relaychat.storage import StorageError, describe, writable_dir
 
 MODES: tuple[Mode, ...] = ("large", "small", "relay")
 
@@ -146,33 +151,82 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             f"no saved samples in {store.folder}: run without --report-only first (or pass --out)"
         )
     try:
+        writable_dir(store.folder, "evaluation results")
+    except StorageError as exc:
+        raise UserError(str(exc)) from None
+    lock = RunLock(store.folder)
+    try:
+        lock.acquire()
+    except RunLocked as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return _evaluate(args, settings, profile, plan, store)
+    finally:
+        lock.release()
+
+
+def _evaluate(
+    args: argparse.Namespace, settings: Settings, profile: PairProfile, plan: EvalPlan, store: ResultStore
+) -> int:
+    try:
         store.prepare(manifest_for(profile, args.dataset, plan))
     except ManifestMismatch as exc:
         raise UserError(str(exc)) from exc
+    except OSError as exc:
+        raise UserError(f"cannot save evaluation results in {store.folder}: {describe(exc)}") from None
     err = message_console()
     grader = ProcessGrader()
     conn = connection(args, settings)
     pending = pending_keys(plan, store)
     total = len(plan.keys())
     err.print(
-        f"{len(problems)} problems x {len(modes)} modes x {args.samples} samples: "
+        f"{len(plan.problems)} problems x {len(plan.modes)} modes x {plan.samples} samples: "
         f"{total - len(pending)} done, {len(pending)} to run -> {store.folder}"
     )
+    received: list[int] = []
+    stopped: int | None = None
     try:
-        if pending and not args.report_only:
-            with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
-                asyncio.run(
-                    _run_with_progress(open_relay(profile, conn, costs=measured), plan, store, grader, err)
-                )
+        with stop_signals():
+            if pending and not args.report_only:
+                with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
+                    asyncio.run(
+                        _run_with_progress(
+                            open_relay(profile, conn, costs=measured), plan, store, grader, err, received
+                        )
+                    )
     except KeyboardInterrupt:
-        done = sum(1 for r in store.load().values() if r.status == "ok")
-        err.print(
-            f"[yellow]interrupted[/]: {done} samples saved in {store.folder}; run the same command to resume"
-        )
-        return 130
+        stopped = signal.SIGINT
+    except Stopped as stop:
+        stopped = stop.signum
+    except asyncio.CancelledError:  # SIGTERM / SIGHUP inside the loop: in-flight traces say `cancelled`
+        stopped = received[0] if received else signal.SIGINT
+    except OSError as exc:  # the disk filled (or went read-only) mid-run: what was saved stays valid
+        grader.terminate()
+        done = _saved(store)
+        raise UserError(
+            f"cannot save evaluation results in {store.folder} any more: {describe(exc)}; {done} samples "
+            "are saved; free some space and run the same command to resume"
+        ) from None
     finally:
-        grader.close()
-    report = write_report(store, plan, profile, args.dataset, projection_target(args, settings))
+        if stopped is not None:
+            grader.terminate()  # the worker and its resource tracker go with us, at once
+        else:
+            grader.close()
+    if stopped is not None:
+        how = "interrupted" if stopped == signal.SIGINT else f"stopped by {signal.Signals(stopped).name}"
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            err.print(
+                f"[yellow]{how}[/]: {_saved(store)} samples saved in {store.folder}; "
+                "run the same command to resume"
+            )
+        return exit_code(stopped)
+    try:
+        report = write_report(store, plan, profile, args.dataset, projection_target(args, settings))
+    except OSError as exc:
+        raise UserError(
+            f"cannot write the report in {store.folder}: {describe(exc)}; the samples are saved "
+            "(rerun with --report-only once there is room)"
+        ) from None
     out = Console(highlight=False)
     if not out.is_terminal:
         out = Console(highlight=False, width=200)  # logs and notes: never fold the table
@@ -189,16 +243,28 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _saved(store: ResultStore) -> int:
+    try:
+        return sum(1 for r in store.load().values() if r.status == "ok")
+    except OSError:
+        return 0
+
+
 async def _run_with_progress(
-    relay: Relay, plan: EvalPlan, store: ResultStore, grader: ProcessGrader, console: Console
+    relay: Relay,
+    plan: EvalPlan,
+    store: ResultStore,
+    grader: ProcessGrader,
+    console: Console,
+    received: list[int] | None = None,
 ) -> None:
     """Run the pending samples on `relay` (closed at the end) with a progress bar."""
     async with relay:
         runner = EvalRunner(relay, plan, store, grader)
-        await _progress(runner, len(runner.pending()), console)
+        await _progress(runner, len(runner.pending()), console, received)
 
 
-async def _progress(runner: EvalRunner, count: int, console: Console) -> None:
+async def _progress(runner: EvalRunner, count: int, console: Console, received: list[int] | None = None) -> None:
     counts = {"ok": 0, "failed": 0}
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -216,7 +282,8 @@ async def _progress(runner: EvalRunner, count: int, console: Console) -> None:
             bar.update(task, advance=1, description=note)
 
         runner.on_record = on_record
-        await runner.run()
+        with cancel_on_stop_signals(received if received is not None else []):
+            await runner.run()
 
 
 def projection_target(args: argparse.Namespace, settings: Settings) -> CostModel | None:

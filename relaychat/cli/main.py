@@ -6,6 +6,7 @@ With no sub-command, `relaychat` opens the chat TUI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
 import sys
@@ -13,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from relaychat.backends.errors import BackendError
 from relaychat.cli.common import UserError, fail
+from relaychat.cli.stopping import Stopped
 from relaychat.config import SettingsError, load_settings
 
 # name -> module; each module has register(subparsers) and its parser's default `func`.
@@ -51,7 +53,8 @@ exit codes:
   2    bad input: an unknown command or option, a bad setting, profile, cue set, dataset or
        trace, servers that cannot be reached or started, or a question too long for a
        server's context window
-  130  interrupted (Ctrl-C); what was done so far is saved
+  129  the terminal closed (SIGHUP); 130: interrupted (Ctrl-C); 143: stopped (SIGTERM).
+       What was done so far is saved; servers the command started are stopped
 """
 
 
@@ -107,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc), code=1)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except Stopped as stop:  # SIGTERM / SIGHUP outside the event loop (e.g. while servers start)
+        with contextlib.suppress(OSError):
+            fail(f"stopped by {stop}", code=stop.exit_code)
+        sys.exit(stop.exit_code)
     sys.exit(code or 0)
 
 

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from relaychat.cli.common import UserError
 from relaychat.config import Settings
-from relaychat.core.profile import ProfileError, builtin_names, load_profile
+from relaychat.core.profile import PairProfile, ProfileError, builtin_names, load_profile
+from relaychat.redact import redact_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +23,7 @@ def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
     console = Console()
     if args.name:
         try:
-            console.print_json(load_profile(args.name).model_dump_json())
+            console.print_json(data=shown(load_profile(args.name)))
         except ProfileError as exc:
             raise UserError(str(exc)) from exc
         return 0
@@ -31,10 +32,18 @@ def cmd_profiles(args: argparse.Namespace, settings: Settings) -> int:
         p = load_profile(name)
         table.add_row(
             name,
-            f"{p.large.display_name}\n{p.large.url}",
-            f"{p.small.display_name}\n{p.small.url}",
+            f"{p.large.display_name}\n{redact_url(p.large.url)}",
+            f"{p.small.display_name}\n{redact_url(p.small.url)}",
             str(len(p.cues)),
             p.description,
         )
     console.print(table)
     return 0
+
+
+def shown(profile: PairProfile) -> dict[str, object]:
+    """The profile as JSON data, with any `user:password@` in its URLs masked."""
+    data = profile.model_dump(mode="json")
+    for role in ("large", "small"):
+        data[role]["urls"] = [redact_url(url) for url in data[role]["urls"]]
+    return data

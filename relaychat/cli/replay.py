@@ -7,13 +7,14 @@ import asyncio
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from relaychat.cli.common import UserError
 from relaychat.cli.render import summary_table
-from relaychat.cli.run import _show
+from relaychat.cli.run import _error_line, _show
 from relaychat.config import Settings
 from relaychat.core.summary import summarize
-from relaychat.core.trace import TraceError, load_trace, replay
+from relaychat.core.trace import TraceError, read_trace, replay
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,9 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        events = load_trace(args.trace)
+        loaded = read_trace(args.trace)
     except TraceError as exc:
         raise UserError(str(exc)) from exc
+    events = loaded.events
     if args.speed < 0:
         raise UserError("--speed must be 0 (no waiting) or more")
     out = Console(highlight=False, soft_wrap=True)
@@ -41,7 +43,18 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         async for event in replay(events, args.speed):
             _show(out, event)
 
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if loaded.cut:
+        err.print(
+            Text.assemble(
+                ("warning:", "yellow"),
+                f" {args.trace}: {loaded.cut}; replaying the {len(events)} events before it",
+            )
+        )
     asyncio.run(play())
     out.print()
     out.print(summary_table(summarize(events)))
+    if loaded.failed is not None:
+        err.print(_error_line(loaded.failed))  # the run failed: so does its replay
+        return 1
     return 0

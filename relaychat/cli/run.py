@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -24,6 +24,7 @@ from relaychat.cli.common import (
 )
 from relaychat.cli.consoles import message_console
 from relaychat.cli.render import LARGE_STYLE, SMALL_STYLE, summary_table
+from relaychat.cli.stopping import cancel_on_stop_signals, exit_code, stop_signals
 from relaychat.config import Settings
 from relaychat.connect import Connection
 from relaychat.core.controller import RelayOptions
@@ -39,8 +40,10 @@ from relaychat.core.events import (
 from relaychat.core.profile import PairProfile
 from relaychat.core.trace import recorded
 from relaychat.inert import inert
+from relaychat.paths import data_dir
 from relaychat.relay import Relay, open_relay
 from relaychat.serving.costs import ServerCosts
+from relaychat.storage import StorageError, describe, writable_dir, writable_file
 
 
 def positive_int(value: str) -> int:
@@ -124,7 +127,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     budget = options.max_tokens or profile.max_tokens
     if budget < 8:
         raise UserError("--max-tokens must be at least 8 (room for reasoning and an answer)")
-    with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
+    trace_target_ok(args.trace)
+    with (
+        stop_signals(),
+        servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured,
+    ):
         return asyncio.run(_run(profile, options, question, args, connection(args, settings), measured))
 
 
@@ -147,27 +154,31 @@ async def _run_on(relay: Relay, options: RelayOptions, question: str, args: argp
     final: RelayEvent | None = None
     saved: list[Path] = []
     trace_path: Path | None = None
-    stop_on_sigterm()
+    received: list[int] = []
     try:
-        async for event, trace_path in recorded(  # noqa: B007 (the path is read after the loop)
-            controller.run([{"role": "user", "content": question}]), path=args.trace, where=saved
-        ):
-            if args.json:
-                sys.stdout.write(event.model_dump_json() + "\n")
-                sys.stdout.flush()
-            else:
-                _show(out, event)
-            if isinstance(event, (RunFinished, RunFailed)):
-                final = event
-    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: the trace already ends with a `cancelled` event
-        out.print()
-        err.print(
-            Text.assemble(
-                ("interrupted", "yellow"), ": partial trace saved to ", str(saved[0]) if saved else "-"
-            ),
-            soft_wrap=True,  # a path stays on one line, to copy
-        )
-        return 130
+        with cancel_on_stop_signals(received):
+            async for event, trace_path in recorded(  # noqa: B007 (the path is read after the loop)
+                controller.run([{"role": "user", "content": question}]),
+                path=args.trace,
+                where=saved,
+                on_write_error=trace_warning(err),
+            ):
+                if args.json:
+                    sys.stdout.write(event.model_dump_json() + "\n")
+                    sys.stdout.flush()
+                else:
+                    _show(out, event)
+                if isinstance(event, (RunFinished, RunFailed)):
+                    final = event
+    except asyncio.CancelledError:  # a stop signal: the trace already ends with a `cancelled` event
+        how = signal.Signals(received[0]).name if received else "interrupted"
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            out.print()
+            err.print(
+                Text.assemble((how, "yellow"), ": partial trace saved to ", str(saved[0]) if saved else "-"),
+                soft_wrap=True,  # a path stays on one line, to copy
+            )
+        return exit_code(received[0]) if received else 130
     if isinstance(final, RunFailed) and final.error.kind == "prompt_too_long":
         err.print(_error_line(final))  # nothing was generated: a usage error, like a bad option
         return 2
@@ -185,13 +196,31 @@ async def _run_on(relay: Relay, options: RelayOptions, question: str, args: argp
     return 1 if isinstance(final, RunFailed) else 0
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM cancels the running command like Ctrl-C does, so it can save and say where (Unix only)."""
-    task = asyncio.current_task()
-    if task is None:
-        return
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+def trace_target_ok(trace: Path | None) -> None:
+    """The trace can be saved where it will go (before any server is contacted), else a UserError."""
+    try:
+        if trace is not None:
+            writable_file(trace, "the trace")
+        else:
+            writable_dir(data_dir() / "traces", "traces")
+    except StorageError as exc:
+        raise UserError(str(exc)) from None
+
+
+def trace_warning(err: Console) -> Callable[[Path, OSError, int], None]:
+    """What to say when a trace stops being written mid-run: the run goes on, the trace stops."""
+
+    def warn(path: Path, error: OSError, saved: int) -> None:
+        err.print(
+            Text.assemble(
+                ("\nwarning:", "yellow"),
+                f" the trace stopped being saved after {saved} events ({describe(error)}): "
+                f"{path} holds the run up to there, each line whole",
+            ),
+            soft_wrap=True,
+        )
+
+    return warn
 
 
 def _error_line(failed: RunFailed) -> Text:

@@ -111,6 +111,15 @@ class PairProfile(BaseModel):
     seed: int | None = 0
     source: str | None = Field(None, description="where this profile was loaded from")
 
+    @field_validator("cues")
+    @classmethod
+    def _bounded_cues(cls, cues: list[str]) -> list[str]:
+        from relaychat.core.cueset import cue_limit_problem
+
+        if problem := cue_limit_problem(cues):
+            raise ValueError(problem)
+        return cues
+
     @model_validator(mode="after")
     def _budget(self) -> PairProfile:
         if self.answer_reserve >= self.max_tokens:
@@ -169,4 +178,28 @@ def load_profile(name_or_path: str | Path) -> PairProfile:
         cue_path = Path(profile.cue_file)
         if not cue_path.is_absolute():
             profile = profile.model_copy(update={"cue_file": str(Path(source).parent / cue_path)})
-    return profile
+    return _with_checked_templates(profile, source)
+
+
+def _with_checked_templates(profile: PairProfile, source: str) -> PairProfile:
+    """Each model's chat template must exist and compile now, at load, not after servers were contacted.
+
+    A template file named relative to a profile file resolves next to that file first.
+    """
+    from relaychat.core.prompt import TemplateError, compile_template
+
+    update: dict[str, ModelSpec] = {}
+    for role in ("large", "small"):
+        spec = profile.spec(role)
+        template = spec.prompt.template
+        if not source.startswith("builtin:") and "\n" not in template and "{" not in template:
+            beside = Path(source).parent / Path(template).expanduser()
+            if not Path(template).is_absolute() and beside.is_file():
+                template = str(beside)
+                prompt = spec.prompt.model_copy(update={"template": template})
+                update[role] = spec.model_copy(update={"prompt": prompt})
+        try:
+            compile_template(template)
+        except TemplateError as exc:
+            raise ProfileError(f"{source}: the {role} model's `template`: {exc}") from exc
+    return profile.model_copy(update=update) if update else profile

@@ -54,6 +54,11 @@ def template_source(template: str) -> str:
     return template
 
 
+def compile_template(template: str) -> jinja2.Template:
+    """A template by name, path or inline text, compiled; TemplateError when missing or broken."""
+    return _compile(template_source(template))
+
+
 def render_messages(
     fmt: PromptFormat,
     messages: list[Message],
@@ -71,7 +76,7 @@ def render_messages(
     full = list(messages)
     if fmt.system is not None and not (full and full[0]["role"] == "system"):
         full.insert(0, {"role": "system", "content": fmt.system})
-    rendered = _compile(template_source(fmt.template)).render(
+    rendered = compile_template(fmt.template).render(
         messages=full,
         add_generation_prompt=add_generation_prompt,
         bos_token=fmt.bos_token,

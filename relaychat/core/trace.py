@@ -11,10 +11,13 @@ write per token was a system call per token (the client-only bench's profile).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,16 +54,27 @@ FLUSH_EVERY_S = 0.25
 
 
 class TraceWriter:
+    """Appends whole lines only. A write that fails (full disk, I/O error) is undone back to the last
+    whole line, the writer stops, and `error` says why; the run itself goes on (its output is not lost
+    to a full disk), and the front end warns that the trace stops there."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", encoding="utf-8")
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._lines: list[str] = []
         self._flushed = time.monotonic()
+        self._good = 0  # bytes of whole lines on disk
+        self.events_saved = 0
+        self._pending_events = 0
+        self.error: OSError | None = None
 
     def write(self, event: RelayEvent) -> None:
+        if self.error is not None:
+            return
         lines = self._lines
         lines.append(dump_event(event))
+        self._pending_events += 1
         if (
             not isinstance(event, TokenDelta)
             or len(lines) >= FLUSH_EVERY_LINES
@@ -70,17 +84,33 @@ class TraceWriter:
 
     def flush(self) -> None:
         """Write the pending lines in one call and hand them to the OS."""
-        if self._lines:
+        if self._lines and self.error is None and self._fd >= 0:
             self._lines.append("")
-            self._file.write("\n".join(self._lines))
+            data = "\n".join(self._lines).encode("utf-8")
             self._lines.clear()
-            self._file.flush()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                self._fail(exc)
+            else:
+                self._good += len(data)
+                self.events_saved += self._pending_events
+            self._pending_events = 0
         self._flushed = time.monotonic()
 
+    def _fail(self, exc: OSError) -> None:
+        """Cut the file back to its last whole line (needs no free space) and stop writing."""
+        self.error = exc
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._good)
+
     def close(self) -> None:
-        if not self._file.closed:
+        if self._fd >= 0:
             self.flush()
-            self._file.close()
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> TraceWriter:
         return self
@@ -97,16 +127,20 @@ async def recorded(
     folder: Path | None = None,
     path: Path | None = None,
     where: list[Path] | None = None,
+    on_write_error: Callable[[Path, OSError, int], None] | None = None,
 ) -> AsyncGenerator[tuple[RelayEvent, Path], None]:
     """Pass events through, saving them to a trace named after the run; yields (event, trace path).
 
     A run stopped from outside (task cancelled, consumer closed early, Ctrl-C) still ends its trace
     with a `failed` event of kind `cancelled` holding the partial output. `where` receives the trace's
     path as soon as it exists, for callers that are interrupted before they see an event.
+    When the trace cannot be written any more (a full disk), `on_write_error(path, error, events
+    saved)` is called once; the events keep flowing, so the answer still reaches the user.
     """
     writer: TraceWriter | None = None
     builder = SummaryBuilder()
     ended = False
+    reported = False
     last_t = 0.0
 
     def open_writer(run_id: str) -> TraceWriter:
@@ -120,6 +154,10 @@ async def recorded(
             if writer is None:
                 writer = open_writer(event.run_id if isinstance(event, RunStarted) else "run")
             writer.write(event)
+            if writer.error is not None and not reported:
+                reported = True
+                if on_write_error is not None:
+                    on_write_error(writer.path, writer.error, writer.events_saved)
             builder.add(event)
             last_t = event.t
             ended = isinstance(event, (RunFinished, RunFailed))
@@ -133,9 +171,24 @@ async def recorded(
     finally:
         if writer is not None:
             writer.close()
+            if writer.error is not None and not reported and on_write_error is not None:
+                on_write_error(writer.path, writer.error, writer.events_saved)
 
 
-def load_trace(path: Path | str) -> list[RelayEvent]:
+@dataclass
+class LoadedTrace:
+    events: list[RelayEvent]
+    cut: str | None = None  # why the file stops early (its last line is cut short, or no final event)
+
+    @property
+    def failed(self) -> RunFailed | None:
+        last = self.events[-1] if self.events else None
+        return last if isinstance(last, RunFailed) else None
+
+
+def read_trace(path: Path | str) -> LoadedTrace:
+    """The events of a trace; a last line cut short (a kill or a full disk mid-write) is left out and
+    reported in `cut`, as is a trace with no final event. A bad line elsewhere is a TraceError."""
     path = Path(path)
     if not path.is_file():
         raise TraceError(f"no trace at {path}")
@@ -144,20 +197,38 @@ def load_trace(path: Path | str) -> list[RelayEvent]:
         raw = path.read_bytes()
     except OSError as exc:
         raise TraceError(f"cannot read {path}: {exc.strerror}") from exc
-    for number, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
+    lines = [(n, line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    cut: str | None = None
+    for index, (number, line) in enumerate(lines):
+        # Cut short: the file's last line, an event's start, with no newline after it (a kill or a full
+        # disk mid-write). Anything else that does not parse is refused with its line.
+        last = index == len(lines) - 1 and not raw.endswith(b"\n") and line.startswith(b"{")
         try:
             events.append(parse_event(line.decode("utf-8")))
         except UnicodeDecodeError as exc:
+            if last and events:
+                cut = f"line {number} is cut short"
+                break
             raise TraceError(
                 f"{path}:{number} is not UTF-8 text ({exc.reason}): not a RelayChat trace"
             ) from exc
         except ValidationError as exc:
+            if last and events:
+                cut = f"line {number} is cut short"
+                break
             raise TraceError(f"{path}:{number} is not a RelayChat event: {exc.errors()[0]['msg']}") from exc
     if not events:
         raise TraceError(f"{path} is empty")
-    return events
+    if not isinstance(events[-1], (RunFinished, RunFailed)):
+        cut = (
+            cut + ", and " if cut else ""
+        ) + "the run has no final event (it was killed or the disk filled)"
+    return LoadedTrace(events, cut)
+
+
+def load_trace(path: Path | str) -> list[RelayEvent]:
+    """The valid events of a trace (see `read_trace`, which also says whether it was cut)."""
+    return read_trace(path).events
 
 
 class Pacer:

@@ -11,6 +11,7 @@ when the `datasets` package is installed and the file is not found locally.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import random
@@ -206,13 +207,24 @@ def _from_hub(name: str) -> Iterable[dict[str, Any]] | None:
 def _read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, row) for every row of a file; each row must be a JSON object (or a CSV row)."""
     try:
-        if path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8", newline="") as handle:
-                reader = csv.DictReader(handle)
-                return [(reader.line_num, row) for row in reader]
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DatasetError(
+            f"{path}: line {bad_line} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        ) from exc
+    if path.suffix.lower() == ".csv":
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            return [(reader.line_num, row) for row in reader]
+        except csv.Error as exc:
+            raise DatasetError(f"cannot read {path}: {exc}") from exc
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -78,6 +80,10 @@ class ProcessGrader:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def terminate(self) -> None:
+        """Stop the worker now (a stop signal): no waiting for a grade in progress."""
+        self._restart()
+
     def close(self) -> None:
         if self._pool is None:
             return
@@ -104,5 +110,24 @@ def _interrupts_ignored() -> Iterator[None]:
 
 
 def _ignore_interrupts() -> None:
-    """Ctrl-C is the parent's to handle: it saves what finished and shuts the worker down."""
+    """Ctrl-C is the parent's to handle: it saves what finished and shuts the worker down.
+
+    If the parent dies without shutting the worker down (SIGKILL), the kernel kills the worker too
+    (Linux parent-death signal); its resource tracker then sees its last user gone and exits.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)

@@ -8,12 +8,13 @@ started here even when this process cannot: a closed terminal (SIGHUP), SIGKILL 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,8 +29,9 @@ from relaychat.serving.models import ConversionError, ensure_model
 from relaychat.serving.records import ServerRecord, forget, read_record, write_record
 from relaychat.serving.server import Server
 from relaychat.serving.setup_plan import after_start, apply_setup
-from relaychat.serving.watchdog import watch
+from relaychat.serving.watchdog import GRACE_S, group_alive, stop_groups, watch
 
+PORT_WAIT_S = 10.0  # a port a stopped server still holds (TIME_WAIT aside, sockets close with it)
 TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
 
 
@@ -176,23 +178,86 @@ def pin(pid: int, core: int | None) -> bool:
     return True
 
 
-def stop(server: Server, timeout: float = 30.0) -> None:
-    process = server.process
-    if process is not None and process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-    if process is not None:
+def stop(server: Server, timeout: float = GRACE_S) -> None:
+    """Stop one server this process started (see `stop_all`)."""
+    stop_all([server], timeout)
+
+
+def stop_all(servers: Sequence[Server], timeout: float = GRACE_S) -> None:
+    """Stop the servers this process started, all at once: SIGTERM to every server's process group,
+    up to `timeout` s for all of them together, then SIGKILL; each is gone within `timeout` + ~1 s.
+
+    The whole group is stopped even when the API process already died (its engine and worker would
+    otherwise hold ~4 GB). Safe to call twice, and from any thread (the chat app's quit path and its
+    restart-server action).
+    """
+    mine = [s for s in servers if s.process is not None]
+    stop_groups([s.process.pid for s in mine if s.process is not None], timeout)
+    for server in mine:
+        process = server.process
+        if process is None:
+            continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=1)  # reap it: a zombie would hold its record and pid
         forget(server.port, process.pid)
-    if server.watchdog_fd is not None:
-        os.close(server.watchdog_fd)  # the watchdog finds the group gone and exits
-        server.watchdog_fd = None
-    server.process = None
+        if server.watchdog_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(server.watchdog_fd)  # the watchdog finds the group gone and exits
+            server.watchdog_fd = None
+        server.process = None
+
+
+def stop_recorded(records: Sequence[ServerRecord], timeout: float = GRACE_S) -> None:
+    """Stop servers known only by their records (another RelayChat process started them), at once."""
+    stop_groups([r.pid for r in records], timeout)
+    for record in records:
+        forget(record.port, record.pid)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def reclaim_port(server: Server, log: Callable[[str], None], wait_s: float = PORT_WAIT_S) -> bool:
+    """Free a port still held by a server RelayChat started whose starter has died (still loading,
+    or being stopped by its watchdog); wait for any other holder to let go.
+
+    True when the port is free (or held by a server another live RelayChat process is starting right
+    now, which this start then waits for instead of starting a second one: see `running_servers`).
+    """
+    if not port_in_use(server.port):
+        return True
+    record = read_record(server.port)
+    if record is not None and group_alive(record.pid) and not record.owner_alive:
+        log(
+            f"stopping the {server.role} server left on port {server.port} by a RelayChat process that "
+            f"has exited (pid {record.owner_pid}): it was not answering"
+        )
+        stop_recorded([record])
+    deadline = time.monotonic() + wait_s
+    while port_in_use(server.port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def starting_elsewhere(server: Server) -> bool:
+    """A live RelayChat process started a server on this port that is still starting up."""
+    record = read_record(server.port)
+    return record is not None and record.owner_pid != os.getpid() and record.owner_alive and record.alive
+
+
+def _starting_note(server: Server) -> str:
+    record = read_record(server.port)
+    owner = f" by pid {record.owner_pid}" if record else ""
+    return f"the {server.role} server on port {server.port} is being started{owner}: waiting for it"
 
 
 def reuse_note(server: Server) -> str | None:
@@ -295,6 +360,14 @@ def running_servers(
                     f"the {server.role} server at {server.url} is not answering, and this profile does not "
                     f"say how to start it (see launch/ for the GPU pairs)"
                 )
+            if starting_elsewhere(server):
+                log(_starting_note(server))
+                continue  # another live RelayChat process is starting it: wait for it, do not race it
+            if not reclaim_port(server, log):
+                raise ServeError(
+                    f"port {server.port} for the {server.role} server is in use by another program that "
+                    f"does not answer /health; stop it or change `port` in the profile"
+                )
             down.append(server)
         choice = apply_setup(profile, down, log) if down else None  # dtype and block size per server
         for server in down:
@@ -311,8 +384,7 @@ def running_servers(
                 server.costs = measured.get(server.role)
         yield servers
     finally:
-        for server in started:
-            stop(server)  # its record (who started it, its setup) goes with it
+        stop_all(started)  # together, not one grace after the other; records go with them
 
 
 def profile_is_local(profile: PairProfile) -> bool:

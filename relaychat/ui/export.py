@@ -40,7 +40,7 @@ def fold(events: Sequence[RelayEvent]) -> FoldedTurn:
     folded = FoldedTurn()
     for event in events:
         if isinstance(event, RunStarted):
-            folded.models = {"large": event.large_model, "small": event.small_model}
+            folded.models = {"large": inert(event.large_model), "small": inert(event.small_model)}
         elif isinstance(event, TokenDelta):
             if event.stage == "reasoning":
                 folded.reasoning.append(event.text, event.model)

@@ -24,6 +24,7 @@ from relaychat.core.events import (
     TokenDelta,
 )
 from relaychat.core.summary import SummaryBuilder
+from relaychat.inert import inert
 from relaychat.projection.shape import ShapeBuilder
 
 
@@ -134,7 +135,7 @@ class LiveStats:
         if isinstance(event, TokenDelta):
             self._token(event)
         elif isinstance(event, RunStarted):
-            self.models = {"large": event.large_model, "small": event.small_model}
+            self.models = {"large": inert(event.large_model), "small": inert(event.small_model)}
             self.mode = event.mode
         elif isinstance(event, SegmentStarted):
             self.current = event.model

@@ -19,6 +19,7 @@ from relaychat.backends.base import Backend
 from relaychat.core.events import Role
 from relaychat.core.feed_policy import FeedPolicy
 from relaychat.core.profile import PairProfile
+from relaychat.inert import inert
 from relaychat.relay import Relay, open_relay, server_setups
 from relaychat.serving.manager import profile_is_local, running_servers, servers_for
 from relaychat.serving.records import SetupRecord, pid_alive
@@ -60,7 +61,7 @@ class ServerKeeper:
         names: dict[Role, str] = {}
         for role, backend in self.backends.items():
             try:
-                names[role] = (await backend.info()).name
+                names[role] = inert((await backend.info()).name)  # a server names itself: data
             except Exception:
                 continue
         return names

@@ -10,6 +10,7 @@ replaced by `tests.fakes.fault_server` and model conversion by a no-op, everythi
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,12 +20,15 @@ from relaychat.serving import manager
 
 
 def fake_command(server: manager.Server, model_dir: Path, max_model_len: int = 4096) -> list[str]:
-    return [sys.executable, "-m", "tests.fakes.fault_server", "--port", str(server.port)]
+    """A fault server in place of vLLM; FAKE_SERVER_ARGS adds options (e.g. `--hold-port --ignore-term`:
+    a server still loading, which holds its port, never answers and ignores SIGTERM)."""
+    extra = os.environ.get("FAKE_SERVER_ARGS", "").split()
+    return [sys.executable, "-m", "tests.fakes.fault_server", "--port", str(server.port), *extra]
 
 
 def main() -> None:
     manager.server_command = fake_command  # type: ignore[assignment]
-    manager.ensure_converted = lambda *a, **k: Path(".")  # type: ignore[assignment]
+    manager.ensure_model = lambda *a, **k: Path(".")  # type: ignore[assignment]
     profile = load_profile(sys.argv[1])
     with manager.running_servers(
         profile, lambda m, f: None, timeout=60, log=lambda m: print(m, flush=True)

@@ -17,6 +17,10 @@ import asyncio
 import contextlib
 import json
 import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -161,6 +165,13 @@ class FaultServer:
             return await self._json(writer, 200, {})
         if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
             return await self._json(writer, 401, {"error": "Unauthorized"})
+        if path == "/metrics":  # Prometheus text; no counters (bench then reports no cache figures)
+            raw = b"# fake server: no metrics\n"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n" % len(raw) + raw
+            )
+            await writer.drain()
+            return True
         if path == "/v1/models":
             return await self._json(
                 writer, 200, {"object": "list", "data": [{"id": self.model, "max_model_len": 4096}]}
@@ -244,7 +255,7 @@ class FaultServer:
         return True
 
     async def _error(self, writer: asyncio.StreamWriter, fault: Fault) -> bool:
-        message = f"fake failure {fault.status}"
+        message = fault.text if fault.text is not None else f"fake failure {fault.status}"
         kind = "ServiceUnavailableError" if fault.status >= 500 else "BadRequestError"
         if fault.style == "old":  # vLLM before 0.10: a flat ErrorResponse
             body: dict[str, Any] = {"object": "error", "message": message, "type": kind, "code": fault.status}
@@ -280,8 +291,37 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8199)
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds between tokens (stall)")
+    parser.add_argument("--model", default="fake-model", help="the id /v1/models reports")
+    parser.add_argument(
+        "--ignore-term",
+        action="store_true",
+        help="ignore SIGTERM and SIGINT, as a vLLM-CPU server does while it loads or compiles",
+    )
+    parser.add_argument(
+        "--hold-port",
+        action="store_true",
+        help="bind and listen but never answer (a vLLM server still loading holds its port)",
+    )
+    parser.add_argument(
+        "--child", action="store_true", help="start a child in the same process group (vLLM's engine)"
+    )
     args = parser.parse_args()
-    server = FaultServer(port=args.port, text=args.text)
+    if args.ignore_term:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)  # inherited by the child: both need SIGKILL
+    if args.child:
+        code = "import time\nwhile True: time.sleep(1)"
+        child = subprocess.Popen([sys.executable, "-c", code])
+        print(f"child {child.pid}", flush=True)
+    if args.hold_port:
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", args.port))
+        holder.listen()
+        print(f"holding port {args.port}", flush=True)
+        while True:
+            time.sleep(3600)
+    server = FaultServer(port=args.port, text=args.text, model=args.model)
     if args.delay:
         server.default = Fault(kind="stall", after=1, seconds=args.delay)
     server.start()

@@ -58,3 +58,33 @@ def test_the_html_export_runs_no_script_from_a_model_answer(tmp_path: Path) -> N
     assert (
         "&lt;script&gt;alert(1)" in page and "<strong>4</strong>" in page
     )  # shown as text; Markdown still works
+
+
+HOSTILE_ID = "evil\x1b]0;pwned\x07\x1b[2J\x9bmodel"
+
+
+def test_a_hostile_model_id_is_inert_in_run_traces_and_the_html_export(
+    pair: Pair, _isolated_home: Path, tmp_path: Path
+) -> None:
+    """The HTML export escaped the name but kept its raw ESC and BEL bytes."""
+    from relaychat.core.trace import load_trace
+
+    pair.large.model = pair.small.model = HOSTILE_ID
+    result = relaychat("run", "--profile", str(pair.profile), "--no-autostart", "hi")
+    assert result.returncode == 0, result.stderr
+    assert not any(c in result.stdout + result.stderr for c in ESCAPES)
+    assert "evil␛]0;pwned␇" in result.stdout
+    trace = traces(_isolated_home)[-1]
+    assert not any(c.encode() in trace.read_bytes() for c in ("\x1b", "\x07"))  # JSON-escaped on disk
+    turn = Turn(question="q", events=load_trace(trace), status="done")
+    page = export_html([turn], tmp_path / "t.html", {}).read_text(encoding="utf-8")
+    assert not any(c in page for c in ESCAPES), "raw control bytes in the HTML export"
+    assert "evil␛]0;pwned␇" in page
+
+
+def test_a_hostile_error_body_is_inert_on_the_terminal(pair: Pair, _isolated_home: Path) -> None:
+    pair.large.plan(Fault(kind="status", status=400, text="bad \x1b]0;pwned\x07\x1b[2J request"))
+    result = relaychat("run", "--profile", str(pair.profile), "--no-autostart", "hi")
+    assert result.returncode == 1
+    assert not any(c in result.stdout + result.stderr for c in ESCAPES), repr(result.stderr)
+    assert "␛]0;pwned␇" in " ".join(result.stderr.split())

@@ -128,3 +128,176 @@ def test_status_and_the_next_start_name_servers_an_exited_process_started(
         orphan.kill()
         orphan.wait()
         os.environ.pop("RELAYCHAT_CACHE", None)
+
+
+# Issue 23: gone within 10 s in every phase, stopped together, engines reaped, ports reclaimed.
+
+WITHIN_S = 10.0  # the requirement: a server is gone this long after its owner's death
+
+
+def _records(cache: Path, ports: list[int], within_s: float = 60.0) -> list[int]:
+    """The server pids the app recorded (it writes a record as soon as each server is launched)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        paths = [cache / "servers" / f"{port}.json" for port in ports]
+        if all(p.is_file() for p in paths):
+            import json
+
+            return [int(json.loads(p.read_text())["pid"]) for p in paths]
+        time.sleep(0.1)
+    pytest.fail("the app did not launch its servers")
+
+
+@pytest.mark.parametrize("how", [signal.SIGHUP, signal.SIGKILL])
+def test_servers_still_loading_are_gone_within_10_s_of_the_app_dying(
+    tmp_path: Path, env: dict[str, str], how: signal.Signals
+) -> None:
+    """A terminal closed while the servers still load: they hold their ports, never answer and ignore
+    SIGTERM (as vLLM-CPU does then); before, they lived until the watchdog's 30 s SIGKILL."""
+    large, small = _free_port(), _free_port()
+    profile = _profile(tmp_path, large, small)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.app_with_servers", str(profile)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, start_new_session=True,
+        env={**env, "FAKE_SERVER_ARGS": "--hold-port --ignore-term"},
+    )  # fmt: skip
+    servers = _records(Path(env["RELAYCHAT_CACHE"]), [large, small])
+    time.sleep(1.0)  # they are up and holding their ports
+    assert all(pid_alive(p) for p in servers)
+    os.killpg(app.pid, how)
+    app.wait(timeout=30)
+    assert _gone(servers, within_s=WITHIN_S), f"servers still loading outlived the app by {WITHIN_S} s"
+
+
+def _started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> list[object]:
+    """Two fake servers started by the real `manager.start`, in this process, with `extra` options."""
+    from relaychat.serving import manager
+
+    monkeypatch.setenv("RELAYCHAT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FAKE_SERVER_ARGS", " ".join(extra))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    from tests.fakes import app_with_servers
+
+    monkeypatch.setattr(manager, "server_command", app_with_servers.fake_command)
+    monkeypatch.setattr(manager, "ensure_model", lambda *a, **k: Path("."))
+    profile_path = _profile(tmp_path, _free_port(), _free_port())
+    from relaychat.core.profile import load_profile
+
+    servers = manager.servers_for(load_profile(profile_path))
+    for server in servers:
+        manager.start(server, log=lambda m: None)
+    return servers  # type: ignore[return-value]
+
+
+def test_stop_all_stops_servers_that_ignore_sigterm_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both servers ignore SIGTERM: one grace for both, then SIGKILL; before, `stop` gave each 30 s
+    in turn (60 s for the pair)."""
+    from relaychat.serving import manager
+
+    servers = _started(tmp_path, monkeypatch, "--hold-port", "--ignore-term")
+    pids = [s.process.pid for s in servers]  # type: ignore[attr-defined]
+    time.sleep(1.0)
+    started = time.monotonic()
+    try:
+        manager.stop_all(servers)  # type: ignore[arg-type]
+        elapsed = time.monotonic() - started
+        assert not any(pid_alive(p) for p in pids)
+        assert elapsed < WITHIN_S, f"stopping the pair took {elapsed:.1f} s"
+        assert all(s.process is None for s in servers)  # type: ignore[attr-defined]
+    finally:
+        for pid in pids:
+            if pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def test_stop_reaps_the_engine_of_a_server_whose_api_process_died(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM's API process can die (OOM, a crash) and leave its engine (~4 GB) running in its group;
+    before, `stop` skipped a server whose API process had exited and the engine stayed."""
+    from relaychat.serving import manager
+
+    servers = _started(tmp_path, monkeypatch, "--hold-port", "--child")
+    server = servers[0]
+    process = server.process  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    children: list[int] = []
+    while not children and time.monotonic() < deadline:
+        from relaychat.serving.watchdog import group_members
+
+        children = [p for p in group_members(process.pid) if p != process.pid]
+        time.sleep(0.1)
+    assert children, "the fake server did not start its engine child"
+    try:
+        process.kill()
+        process.wait(timeout=10)
+        assert all(pid_alive(p) for p in children)  # the engine outlives its API process
+        manager.stop_all(servers)  # type: ignore[arg-type]
+        assert not any(pid_alive(p) for p in children), "the engine of a dead server was left running"
+    finally:
+        for pid in children:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        manager.stop_all(servers)  # type: ignore[arg-type]
+
+
+def test_a_new_start_reclaims_a_port_its_own_dead_server_still_holds(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A server RelayChat started, whose starter died, still loads on the port (not answering, deaf to
+    SIGTERM). The next start stops it and starts its own; before, the new server found the port taken."""
+    from relaychat.serving.watchdog import ServerRecord, write_record
+
+    large, small = _free_port(), _free_port()
+    profile = _profile(tmp_path, large, small)
+    leftover = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.fault_server", "--port", str(large), "--hold-port",
+         "--ignore-term"],
+        stdout=subprocess.PIPE, env=env, cwd=ROOT, start_new_session=True, text=True,
+    )  # fmt: skip
+    assert leftover.stdout is not None and leftover.stdout.readline().startswith("holding port")
+    starter = subprocess.Popen([sys.executable, "-c", "pass"])
+    starter.wait()
+    os.environ["RELAYCHAT_CACHE"] = env["RELAYCHAT_CACHE"]
+    try:
+        write_record(
+            ServerRecord(large, leftover.pid, starter.pid, "large", "fake", f"http://127.0.0.1:{large}", 0.0)
+        )
+        app, servers, log = _start_app(profile, env)
+        assert len(servers) == 2, log
+        assert f"stopping the large server left on port {large}" in log
+        assert not pid_alive(leftover.pid)
+        app.send_signal(signal.SIGTERM)
+        app.wait(timeout=30)
+        assert _gone(servers)
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+        leftover.wait()
+        os.environ.pop("RELAYCHAT_CACHE", None)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs /dev/shm")
+def test_a_killed_server_leaves_no_openmp_registration_in_shared_memory() -> None:
+    """libiomp5 registers each process in /dev/shm and removes the file on a normal exit; a server
+    SIGKILLed while loading left one per process behind."""
+    from relaychat.serving.watchdog import stop_groups
+
+    deaf = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+         "print('up', flush=True)\ntime.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert deaf.stdout is not None and deaf.stdout.readline().strip() == "up"
+    registration = Path(f"/dev/shm/__KMP_REGISTERED_LIB_{deaf.pid}_0")
+    registration.write_text("0x0-cafe-libiomp5.so")
+    try:
+        assert stop_groups([deaf.pid], grace_s=0.5) == [deaf.pid]  # it needed SIGKILL
+        deaf.wait(timeout=10)
+        assert not registration.exists()
+    finally:
+        registration.unlink(missing_ok=True)
+        if deaf.poll() is None:
+            deaf.kill()

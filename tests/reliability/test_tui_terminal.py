@@ -64,3 +64,54 @@ def test_a_model_writing_escape_sequences_leaves_the_terminal_alone(tmp_path: Pa
             assert tmux("display", "-p", "-t", "app", "#{pane_title}").strip() == "title-before"
         finally:
             subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)
+
+
+HOSTILE_ID = "evil\x1b]0;pwned-by-id\x07\x1b[2Jmodel"
+
+
+def test_a_hostile_model_id_leaves_the_terminal_alone(tmp_path: Path) -> None:
+    """A server whose /v1/models id holds `ESC]0;...BEL` retitled the pane from the margin panel (and the
+    title stayed after quitting); now the id shows inert in the panels, and the title never changes."""
+    socket = f"relaychat-test-{uuid.uuid4().hex[:8]}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", socket, *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+
+    def wait_for(check: Callable[[str], bool], timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = tmux("capture-pane", "-p", "-t", "app")
+            if check(screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"the screen never got there:\n{screen}")
+
+    slow = "Let me see. " + "and then " * 40 + "ok</think>"
+    with (
+        FaultServer(text=slow, model=HOSTILE_ID) as large,
+        FaultServer(text="Answer: 4", model=HOSTILE_ID) as small,
+    ):
+        large.default.kind, large.default.after, large.default.seconds = "stall", 4, 3.0
+        profile = tmp_path / "hostile.toml"
+        profile.write_text(profile_toml(large.url, small.url))
+        command = (
+            f"env PYTHONPATH={ROOT} RELAYCHAT_HOME={tmp_path / 'home'} {sys.executable} "
+            f"-m relaychat.cli.main --profile {profile} --no-autostart; sleep 60"
+        )
+        tmux("new-session", "-d", "-s", "app", "-x", "160", "-y", "45", command)
+        try:
+            tmux("select-pane", "-t", "app", "-T", "title-before")
+            wait_for(lambda s: "Ask something" in s and s.count(" up ") >= 2)
+            tmux("send-keys", "-t", "app", "What is 2 + 2?", "Enter")
+            screen = wait_for(lambda s: "␛]0;pwned" in s)  # the panels name the writer, inert
+            assert tmux("display", "-p", "-t", "app", "#{pane_title}").strip() == "title-before"
+            wait_for(lambda s: "tokens · large share" in s)
+            tmux("send-keys", "-t", "app", "C-q", "")
+            time.sleep(1.0)
+            assert tmux("display", "-p", "-t", "app", "#{pane_title}").strip() == "title-before"
+            assert "\x1b" not in screen
+        finally:
+            subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True, timeout=10)

@@ -191,13 +191,16 @@ def test_running_servers_applies_the_choice_before_starting_and_records_after_th
         order.append(f"start {server.role} {server.dtype} {server.block_size}")
         server.process = _Process(os.getpid())  # type: ignore[assignment]
 
-    def fake_stop(server: manager.Server, timeout: float = 30.0) -> None:  # never signal a real process
-        order.append(f"stop {server.role}")
-        manager.forget(server.port, server.process.pid)  # what `stop` does once the process is gone
+    def fake_stop_all(servers: list[manager.Server], timeout: float = 6.0) -> None:  # never signal
+        for server in servers:
+            order.append(f"stop {server.role}")
+            manager.forget(server.port, server.process.pid)  # what `stop_all` does once they are gone
 
     monkeypatch.setattr(manager, "is_healthy", lambda url, timeout=1.0: False)
     monkeypatch.setattr(manager, "start", fake_start)
-    monkeypatch.setattr(manager, "stop", fake_stop)
+    monkeypatch.setattr(manager, "stop_all", fake_stop_all)
+    monkeypatch.setattr(manager, "reclaim_port", lambda server, log: True)
+    monkeypatch.setattr(manager, "starting_elsewhere", lambda server: False)
     monkeypatch.setattr(manager, "wait_healthy", lambda servers, timeout, progress: order.append("healthy"))
     monkeypatch.setattr(manager, "warm_up", lambda server: order.append(f"warm {server.role}"))
     monkeypatch.setattr(setup_plan, "read_cpu", lambda: AVX2)
