@@ -264,7 +264,9 @@ async def _run_with_progress(
         await _progress(runner, len(runner.pending()), console, received)
 
 
-async def _progress(runner: EvalRunner, count: int, console: Console, received: list[int] | None = None) -> None:
+async def _progress(
+    runner: EvalRunner, count: int, console: Console, received: list[int] | None = None
+) -> None:
     counts = {"ok": 0, "failed": 0}
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -186,7 +186,7 @@ def _with_checked_templates(profile: PairProfile, source: str) -> PairProfile:
 
     A template file named relative to a profile file resolves next to that file first.
     """
-    from relaychat.core.prompt import TemplateError, compile_template
+    from relaychat.core.chat_template import TemplateError, compile_template
 
     update: dict[str, ModelSpec] = {}
     for role in ("large", "small"):
