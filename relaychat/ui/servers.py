@@ -9,8 +9,8 @@ until the app exits, then stops only that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -22,9 +22,10 @@ from relaychat.core.profile import PairProfile
 from relaychat.inert import inert
 from relaychat.relay import Relay, open_relay, server_setups
 from relaychat.serving.manager import profile_is_local, running_servers, servers_for
-from relaychat.serving.records import SetupRecord, pid_alive
+from relaychat.serving.records import SetupRecord
 from relaychat.serving.records import read_record as read_server_record
 from relaychat.serving.server import Server
+from relaychat.serving.watchdog import stop_groups
 
 QUIT_GRACE_S = 5.0  # quitting waits this long for SIGTERM, then kills: quit is meant to take seconds
 START_ABORT_S = 20.0  # how long quitting waits for a start-up in progress to notice and give up
@@ -122,12 +123,7 @@ class ServerKeeper:
         self.quitting = True  # a start-up in progress gives up at its next progress report
         give_up = time.monotonic() + START_ABORT_S
         while True:
-            pids = self.own_pids()
-            _signal_groups(pids, signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
-            while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            _signal_groups([p for p in pids if pid_alive(p)], signal.SIGKILL)
+            await asyncio.to_thread(stop_groups, self.own_pids(), grace_s)  # both at once, whole groups
             if not self.starting or time.monotonic() > give_up:
                 break
             await asyncio.sleep(0.2)  # the start-up may launch its second server before it notices
@@ -139,7 +135,8 @@ class ServerKeeper:
         for server in self.servers:
             process = server.process
             if process is not None and process.poll() is not None:
-                _signal_groups([process.pid], signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError, PermissionError):  # no wait: the UI loop
+                    os.killpg(process.pid, signal.SIGKILL)
                 dead.append(server.role)
         return dead
 
@@ -153,11 +150,3 @@ class ServerKeeper:
 
     async def aclose(self) -> None:
         await self.relay.aclose()
-
-
-def _signal_groups(pids: list[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            continue
