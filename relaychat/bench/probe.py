@@ -1,7 +1,7 @@
 """The physical floor of a switch: a server's time to first token on a prompt it has fully cached.
 
-`bench` takes it from the servers' measured costs (`serving.cost_probe` measures it with the same kind of
-request); this probe runs only for a server whose costs are not known.
+`bench` takes it from the servers' measured costs when they were measured within the hour
+(`serving.cost_probe` measures it with the same kind of request); this probe runs otherwise.
 
 A perfectly warm handoff cannot beat this, so the switch gap is reported against it. The probe is a
 relay-shaped request (token ids, streamed, top-2 logprobs, the model's own sampling settings: a

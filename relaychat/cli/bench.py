@@ -179,9 +179,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
         relay = open_relay(profile, connection(args, settings), costs=setup.costs())
-        # The cached-TTFT floor is measured once, by the cost probe (`servers_setup` probes a server
-        # whose costs are not known); only a server without costs is probed here.
-        measured = {r: s.costs.cached_ttft_ms for r, s in setup.servers.items() if s.costs is not None}
+        # The cached-TTFT floor is measured once: by the cost probe when its costs are from this hour
+        # (`servers_setup` probes a server whose costs are unknown), else by bench's probe, here.
+        measured = {r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)}
         results, floors = asyncio.run(
             _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
         )
@@ -310,6 +310,15 @@ async def _bench(
 
             results = await run_scenarios(scenarios, relay, plan, on_run, interleave)
     return results, floors
+
+
+def _recent(measured_at: str | None, within_s: float = 3600.0) -> bool:
+    """Whether a measurement (ISO time) is recent enough to stand for the machine's state now."""
+    try:
+        when = datetime.fromisoformat(measured_at) if measured_at else None
+    except ValueError:
+        return False
+    return when is not None and (datetime.now(UTC) - when).total_seconds() < within_s
 
 
 def _tails(setup: ServersSetup) -> dict[str, float]:
