@@ -181,7 +181,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         relay = open_relay(profile, connection(args, settings), costs=setup.costs())
         # The cached-TTFT floor is measured once: by the cost probe when its costs are from this hour
         # (`servers_setup` probes a server whose costs are unknown), else by bench's probe, here.
-        measured = {r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)}
+        measured: dict[str, float] = {
+            r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)
+        }
         results, floors = asyncio.run(
             _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
         )
