@@ -13,7 +13,7 @@ from importlib import resources
 from relaychat.backends.base import StreamEnd
 from relaychat.backends.sse_fast import SSEData, parse_payload
 from relaychat.bench import fake_vllm
-from tests.unit.test_sse_fast import reference_chunks
+from tests.unit.backends.test_sse_fast import reference_chunks
 
 
 def _payloads() -> list[str]:
