@@ -1,5 +1,8 @@
 """The physical floor of a switch: a server's time to first token on a prompt it has fully cached.
 
+`bench` takes it from the servers' measured costs when they were measured within the hour
+(`serving.cost_probe` measures it with the same kind of request); this probe runs otherwise.
+
 A perfectly warm handoff cannot beat this, so the switch gap is reported against it. The probe is a
 relay-shaped request (token ids, streamed, top-2 logprobs, the model's own sampling settings: a
 sampled step costs more than a greedy one, 26 ms more for Gemma 3 before the launcher's top-p patch)

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -189,8 +189,13 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
         setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
         relay = open_relay(profile, connection(args, settings), costs=setup.costs())
+        # The cached-TTFT floor is measured once: by the cost probe when its costs are from this hour
+        # (`servers_setup` probes a server whose costs are unknown), else by bench's probe, here.
+        measured: dict[str, float] = {
+            r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)
+        }
         results, floors = asyncio.run(
-            _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err)
+            _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
         )
     tuned = relay.options()
     setup.feed_every = tuned.feed_every if relay.policy is not None else None
@@ -286,16 +291,20 @@ async def _bench(
     warm: bool,
     interleave: bool,
     console: Console,
+    floors_ms: Mapping[str, float] | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
-    """Run the scenarios on `relay` (closed at the end); what its warm-up learns carries into them."""
+    """Run the scenarios on `relay` (closed at the end); what its warm-up learns carries into them.
+
+    `floors_ms`: each server's cached TTFT already measured (ms); the others are probed here."""
     profile = relay.profile
     results: list[ScenarioMetrics] = []
-    floors: dict[str, float] = {}
+    floors: dict[str, float] = dict(floors_ms or {})
     async with relay:
         if warm:
             await warm_up(relay, plan.prompts[0])
         for role, backend in relay.backends.items():
-            floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
+            if role not in floors:
+                floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -313,6 +322,15 @@ async def _bench(
 
             results = await run_scenarios(scenarios, relay, plan, on_run, interleave)
     return results, floors
+
+
+def _recent(measured_at: str | None, within_s: float = 3600.0) -> bool:
+    """Whether a measurement (ISO time) is recent enough to stand for the machine's state now."""
+    try:
+        when = datetime.fromisoformat(measured_at) if measured_at else None
+    except ValueError:
+        return False
+    return when is not None and (datetime.now(UTC) - when).total_seconds() < within_s
 
 
 def _tails(setup: ServersSetup) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """Microbenchmark (not a timed test): the one-pass parser on the recorded vLLM chunks, in 1-event reads
 (a paced server), in µs per chunk. It replaced httpx-sse + json + pydantic models, which measured about
-twice this (docs/evaluation.md, issue 16); the reference parse is kept in tests/unit/test_sse_fast.py.
+twice this (docs/performance.md, "The client at GPU rates"); the reference parse is kept in
+tests/unit/backends/test_sse_fast.py.
 Run: .venv/bin/pytest tests/benchmarks/test_sse_parse.py --benchmark-enable -s
 """
 
@@ -13,7 +14,7 @@ from importlib import resources
 from relaychat.backends.base import StreamEnd
 from relaychat.backends.sse_fast import SSEData, parse_payload
 from relaychat.bench import fake_vllm
-from tests.unit.test_sse_fast import reference_chunks
+from tests.unit.backends.test_sse_fast import reference_chunks
 
 
 def _payloads() -> list[str]:

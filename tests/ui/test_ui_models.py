@@ -102,7 +102,7 @@ def test_live_stats_use_the_earlier_rate_until_this_run_measures_one() -> None:
 
 def test_replay_keys_step_along_the_speed_ladder() -> None:
     """The +/- keys: one step of SPEEDS each way, clamped at the ends (the clock itself is tested with a
-    fake clock in tests/unit/test_core_trace.py)."""
+    fake clock in tests/unit/core/test_trace.py)."""
     pacer = Pacer(1.0)
     assert [pacer.faster(), pacer.faster(), pacer.slower()] == [2.0, 4.0, 2.0]
     assert Pacer(SPEEDS[0]).slower() == SPEEDS[0] and Pacer(math.inf).faster() == math.inf

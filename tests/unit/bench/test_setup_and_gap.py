@@ -164,7 +164,8 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     from relaychat.cli import bench as cli_bench
     from relaychat.cli.main import main
 
-    async def fake_bench(relay, scenarios, plan, warm, interleave, console):  # type: ignore[no-untyped-def]
+    async def fake_bench(relay, scenarios, plan, warm, interleave, console, floors_ms=None):  # type: ignore[no-untyped-def]
+        seen_floors.append(dict(floors_ms or {}))
         metrics = await _relay_metrics()
         metrics = metrics.model_copy(
             update={
@@ -194,6 +195,7 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
         }
     )
     seen_tuning: list[int] = []
+    seen_floors: list[dict[str, float]] = []
     monkeypatch.setattr(cli_bench, "servers_up", lambda profile, autostart: contextlib.nullcontext({}))
     monkeypatch.setattr(cli_bench, "servers_setup", lambda profile: setup)
     monkeypatch.setattr(cli_bench, "_bench", fake_bench)
@@ -208,7 +210,19 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     document = json.loads(out.read_text())
     assert document["meta"]["setup"]["cpu"]["features"] == ["avx2"]
     assert document["meta"]["setup"]["feed_every"] == seen_tuning[0] == 32
+    assert seen_floors == [{}]  # these costs carry no measurement time: bench measures the floor itself
+
     gap = document["scenarios"][0]["gap_decomposition_ms"]
     assert gap["floor_ms"] == 60.0 and gap["tail_ms"] == pytest.approx(16 * 3.4) and gap["client_ms"] == 10.0
     printed = capsys.readouterr().out
     assert "Machine and serving setup" in printed and "tail recompute, expected (ms)" in printed
+
+
+def test_bench_takes_the_floor_from_costs_measured_this_hour_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from relaychat.cli.bench import _recent
+
+    assert _recent(datetime.now(UTC).isoformat())
+    assert not _recent((datetime.now(UTC) - timedelta(hours=2)).isoformat())
+    assert not _recent(None) and not _recent("yesterday")

@@ -23,7 +23,7 @@ from relaychat.backends.errors import (
 )
 from relaychat.backends.vllm import VLLMBackend
 from relaychat.bench import fake_vllm
-from tests.unit.test_sse_fast import reference_chunks
+from tests.unit.backends.test_sse_fast import reference_chunks
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 KEY = "sk-secret-41f9"

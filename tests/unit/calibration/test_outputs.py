@@ -21,7 +21,7 @@ from relaychat.calibration.selection import SelectionRule
 from relaychat.cli.main import main
 from relaychat.core.cueset import load_cue_set
 from relaychat.relay import open_relay
-from tests.unit.test_calibration_pipeline import setup
+from tests.unit.calibration.test_pipeline import setup
 
 
 async def calibrated(tmp_path: Path, rule: SelectionRule | None = None) -> tuple[Path, dict]:  # type: ignore[type-arg]

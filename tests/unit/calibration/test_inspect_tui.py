@@ -9,7 +9,7 @@ from textual.widgets import ListView, Static
 from relaychat.calibration.inspection import load_view
 from relaychat.calibration.selection import SelectionRule
 from relaychat.ui.cue_inspect import CueInspectApp
-from tests.unit.test_calibration_outputs import calibrated
+from tests.unit.calibration.test_outputs import calibrated
 
 
 async def test_viewer_shows_a_trace_and_moves_between_items(tmp_path: Path) -> None:
