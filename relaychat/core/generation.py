@@ -29,6 +29,7 @@ from relaychat.core.requests import (
 from relaychat.core.sentences import SentenceRule
 
 Handoff = Literal["token_ids", "text"]
+MAX_TOKEN_BYTES = 64  # no tokenizer's token is longer: a text of N bytes has at least N / 64 tokens
 TEXT_TOKEN_RATIO = 1.25  # text handoffs: tokens of one model's text in the other's tokenizer, at most
 Prompt = str | list[int]
 
@@ -123,6 +124,8 @@ class Generation:
         if role not in self.prefix_len:
             text = self.prefix_text[role]
             size = len(text.encode()) + 2  # a bound (a token is at least one byte), BOS/EOS included
+            if size // MAX_TOKEN_BYTES > max_len:  # too long whatever the tokenizer: not even sent
+                check_prompt_fits(size // MAX_TOKEN_BYTES, max_len, role=role, url=self.backends[role].url)
             # A long question (or a small window): count exactly, one request; the bound of a short one
             # is close enough until the server's own count arrives with the first stream (`counted`).
             if size + CONTEXT_SLACK >= max_len // 8:

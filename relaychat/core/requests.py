@@ -29,9 +29,9 @@ def check_prompt_fits(prompt_len: int, max_len: int | None, *, role: str, url: s
     """PromptTooLong when the question's prompt alone leaves no room to generate in the window."""
     if max_len and prompt_len + CONTEXT_SLACK >= max_len:
         raise PromptTooLong(
-            f"the question is too long for the {role} model: its prompt is {prompt_len} tokens and the "
-            f"server's context window is {max_len} tokens. Shorten the question or serve the model "
-            "with a longer --max-model-len",
+            f"the question is too long for the {role} model: its prompt is at least {prompt_len} tokens "
+            f"and the server's context window is {max_len} tokens. Shorten the question or serve the "
+            "model with a longer --max-model-len",
             url=url,
         )
 

@@ -23,7 +23,7 @@ from relaychat.serving.manager import running_servers
 
 pytestmark = pytest.mark.integration
 
-WINDOW = 384
+WINDOW = 256
 PORTS = {"large": 8132, "small": 8131}
 
 
@@ -66,7 +66,7 @@ async def test_the_servers_report_their_window(small_window_pair: PairProfile) -
 def test_a_run_longer_than_the_window_answers_with_context_limit(
     small_window_pair: PairProfile, tmp_path: Path
 ) -> None:
-    question = "Count from 1 to 500, one number per line, then say how many numbers you wrote."
+    question = "Write a long story about a train that travels 120 km in 1.5 hours, then compute its speed."
     result = _run(small_window_pair, tmp_path, "--max-tokens", "3000", "--seed", "1", question)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
@@ -83,3 +83,38 @@ def test_a_question_longer_than_the_window_is_exit_2(small_window_pair: PairProf
     result = _run(small_window_pair, tmp_path, "-", stdin=question)
     assert result.returncode == 2, result.stderr
     assert f"context window is {WINDOW} tokens" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_profile_window_on_the_shared_pair_ends_with_context_limit(tmp_path: Path) -> None:
+    """The profile's `max_model_len` override on the usual cpu-demo pair (windows of 4096): no extra
+    servers. The relay sizes every request to the override and still answers."""
+    profile = load_profile("cpu-demo")
+    if not all(_healthy(profile.spec(role).url) for role in ("large", "small")):
+        pytest.skip("the cpu-demo pair is not running")
+    text = (Path(__file__).parents[2] / "relaychat" / "profiles" / "cpu-demo.toml").read_text(
+        encoding="utf-8"
+    )
+    for name in ('bundled = "gemma3-270m"\n', 'bundled = "smollm2-135m-instruct"\n'):
+        text = text.replace(name, name + "max_model_len = 240\n")
+    path = tmp_path / "cpu-demo-240.toml"
+    path.write_text(text, encoding="utf-8")
+    question = "Write a long story about a train that travels 120 km in 1.5 hours, then compute its speed."
+    result = subprocess.run(
+        [sys.executable, "-m", "relaychat.cli.main", "run", "--profile", str(path), "--no-autostart",
+         "--max-tokens", "3000", "--seed", "1", "--trace", str(tmp_path / "trace.jsonl"), question],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "finished" and events[-1]["summary"]["answer"].strip()
+    assert "context_limit" in [e["reason"] for e in events if e["type"] == "segment_end"]
+
+
+def _healthy(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=3) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
