@@ -24,7 +24,7 @@ from relaychat.projection.costmodel import CostModelError, load_cost_model, pars
 from relaychat.projection.project import project
 from relaychat.projection.shape import SegmentShape, ShapeError, TraceShape, shape_of
 
-SAMPLE = Path(__file__).parents[2] / "relaychat" / "ui" / "samples" / "demo-trace.jsonl"
+SAMPLE = Path(__file__).parents[3] / "relaychat" / "ui" / "samples" / "demo-trace.jsonl"
 
 
 def operating_point(every: int, pairs: int, prompt: int = 2000) -> TraceShape:

@@ -17,7 +17,7 @@ from relaychat.evaluation.report import EvalReport, build_report
 from relaychat.projection.costmodel import load_cost_model
 from relaychat.projection.project import project
 from relaychat.projection.shape import shape_of
-from tests.unit.test_projection import synthetic_events
+from tests.unit.projection.test_projection import synthetic_events
 
 TURNS = {
     "large": [("large", 200)],

@@ -18,7 +18,7 @@ from relaychat.core.cues import CueMatcher
 from relaychat.core.cuts import CutScanner
 from relaychat.core.sentences import SentenceRule, sentence_ends
 
-CORPUS = Path(__file__).parents[1] / "corpus" / "reasoning_passages.txt"
+CORPUS = Path(__file__).parents[2] / "corpus" / "reasoning_passages.txt"
 MARK = "¦"
 QWEN3_CUES = ["Oh,", "another,", "Thus", "Now", "Alternatively", "alternatively,", "Thus,", "Therefore",
               "similarly", "similarly,", "now", "Again", "specifically,", "Again,", "Similarly,", "Now,",
