@@ -14,7 +14,7 @@ from __future__ import annotations
 from relaychat.core.chat_template import TemplateError, compile_template, template_source
 from relaychat.core.profile import PromptFormat
 
-__all__ = ["TemplateError", "compile_template", "render_messages", "template_source", "user_turn"]
+__all__ = ("TemplateError", "compile_template", "render_messages", "template_source", "user_turn")
 
 Message = dict[str, str]
 
