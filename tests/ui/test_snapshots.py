@@ -31,6 +31,7 @@ def test_main_screen_after_a_replay(snap_compare, theme: str) -> None:  # type: 
         app.query_one(PromptArea).cursor_blink = False
         app.chat.replay(bundled_trace(), math.inf)
         await wait_turn_done(pilot, app)
+        await pilot.wait_for_scheduled_animations()  # the transcript's scroll to the end settles
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=replay_it)
@@ -46,6 +47,7 @@ def test_small_terminals_keep_the_conversation_usable(snap_compare, size: tuple[
         app.query_one(PromptArea).cursor_blink = False
         app.chat.replay(bundled_trace(), math.inf)
         await wait_turn_done(pilot, app)
+        await pilot.wait_for_scheduled_animations()  # the transcript's scroll to the end settles
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=size, run_before=replay_it)
