@@ -1,8 +1,10 @@
-"""How `run` and `eval` stop on a signal: save what they have, stop every child, exit 128 + signal.
+"""How `run`, `eval`, `calibrate` and `bench` stop on a signal: save what they have, stop every
+child, exit 128 + signal.
 
 SIGINT (Ctrl-C), SIGTERM (a service manager, `kill`) and SIGHUP (the terminal closed) all cancel the
-work the same way: traces in flight end with a `cancelled` event, the grader worker and the servers
-this command started are stopped, and the exit code says which signal it was (130 / 143 / 129).
+work the same way: traces in flight end with a `cancelled` event, child processes (the grader
+worker, bench's load generator) and the servers this command started are stopped, and the exit
+code says which signal it was (130 / 143 / 129).
 """
 
 from __future__ import annotations
