@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from relaychat.bench.client_only import ClientLevel, FakeServerError, client_only
+from relaychat.bench.client_only import FakeServerError, client_only
 from relaychat.bench.client_render import client_table
 from relaychat.bench.gap import decompose, expected_tail_ms
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
@@ -42,7 +42,7 @@ from relaychat.cli.common import (
 )
 from relaychat.cli.consoles import message_console
 from relaychat.cli.run import positive_int
-from relaychat.cli.stopping import Stopped, cancel_on_stop_signals, exit_code, stop_signals
+from relaychat.cli.stopping import Stopped, cancellable, exit_code, stop_signals
 from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
@@ -203,11 +203,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             measured: dict[str, float] = {
                 r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)
             }
-            results, floors = asyncio.run(
-                _bench(
-                    relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured, received
-                )
-            )
+            bench = _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
+            results, floors = asyncio.run(cancellable(bench, received))
     except KeyboardInterrupt:
         return _stopped(signal.SIGINT, args.save_traces, err)
     except Stopped as stop:
@@ -279,22 +276,18 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
     err = message_console()
     err.print(f"[dim]client only: levels {levels}, load generator at {args.stream_rate or 'full'} tok/s[/]")
     received: list[int] = []
-
-    async def measure() -> list[ClientLevel]:
-        with cancel_on_stop_signals(received):
-            return await client_only(
-                profile,
-                levels,
-                args.runs_per_session,
-                args.max_tokens,
-                args.traces,
-                args.stream_rate,
-                args.cprofile,
-            )
-
+    measure = client_only(
+        profile,
+        levels,
+        args.runs_per_session,
+        args.max_tokens,
+        args.traces,
+        args.stream_rate,
+        args.cprofile,
+    )
     try:
         with stop_signals():
-            results = asyncio.run(measure())  # the load generator is stopped however this ends
+            results = asyncio.run(cancellable(measure, received))  # the load generator stops however
     except FakeServerError as exc:
         raise UserError(str(exc)) from exc
     except KeyboardInterrupt:
@@ -336,49 +329,35 @@ async def _bench(
     interleave: bool,
     console: Console,
     floors_ms: Mapping[str, float] | None = None,
-    received: list[int] | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
     """Run the scenarios on `relay` (closed at the end); what its warm-up learns carries into them.
 
     `floors_ms`: each server's cached TTFT already measured (ms); the others are probed here."""
+    profile = relay.profile
+    results: list[ScenarioMetrics] = []
     floors: dict[str, float] = dict(floors_ms or {})
     async with relay:
-        with cancel_on_stop_signals(received if received is not None else []):
-            return await _bench_on(relay, scenarios, plan, warm, interleave, console, floors)
+        if warm:
+            await warm_up(relay, plan.prompts[0])
+        for role, backend in relay.backends.items():
+            if role not in floors:
+                floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
+        # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            auto_refresh=False,
+        ) as bar:
+            task = bar.add_task("benchmark", total=len(scenarios) * len(plan.jobs()))
 
+            def on_run(scenario: Scenario, observation: RunObservation) -> None:
+                bar.update(task, advance=1, description=f"benchmark: {scenario.name}")
+                bar.refresh()
 
-async def _bench_on(
-    relay: Relay,
-    scenarios: Sequence[Scenario],
-    plan: BenchPlan,
-    warm: bool,
-    interleave: bool,
-    console: Console,
-    floors: dict[str, float],
-) -> tuple[list[ScenarioMetrics], dict[str, float]]:
-    """`_bench`'s work, cancelled as a whole by a stop signal (saved traces end `cancelled`)."""
-    profile = relay.profile
-    if warm:
-        await warm_up(relay, plan.prompts[0])
-    for role, backend in relay.backends.items():
-        if role not in floors:
-            floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
-    # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        auto_refresh=False,
-    ) as bar:
-        task = bar.add_task("benchmark", total=len(scenarios) * len(plan.jobs()))
-
-        def on_run(scenario: Scenario, observation: RunObservation) -> None:
-            bar.update(task, advance=1, description=f"benchmark: {scenario.name}")
-            bar.refresh()
-
-        results = await run_scenarios(scenarios, relay, plan, on_run, interleave)
+            results = await run_scenarios(scenarios, relay, plan, on_run, interleave)
     return results, floors
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
+
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGINT arrives as KeyboardInterrupt already
 
@@ -84,3 +87,10 @@ def cancel_on_stop_signals(received: list[int]) -> Iterator[None]:
         yield
     finally:
         _Target.loop, _Target.task, _Target.received = saved
+
+
+async def cancellable(work: Awaitable[T], received: list[int]) -> T:
+    """`work` awaited in the current task, which a stop signal cancels (landing in `received`): for
+    `asyncio.run(cancellable(...))` around a coroutine that knows nothing of signals."""
+    with cancel_on_stop_signals(received):
+        return await work
