@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from relaychat.bench.client_only import FakeServerError, client_only
 from relaychat.bench.client_render import client_table
@@ -39,6 +42,7 @@ from relaychat.cli.common import (
 )
 from relaychat.cli.consoles import message_console
 from relaychat.cli.run import positive_int
+from relaychat.cli.stopping import Stopped, cancellable, exit_code, stop_signals
 from relaychat.config import Settings
 from relaychat.core.profile import PairProfile
 from relaychat.evaluation.datasets import DatasetError, load_dataset
@@ -186,17 +190,27 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     plan = dataclasses.replace(plan, trace_dir=args.save_traces)
     out = args.json or data_dir() / "bench" / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{profile.name}.json"
     err = message_console()
-    with servers_up(profile, autostart=settings.autostart and not args.no_autostart):
-        setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
-        relay = open_relay(profile, connection(args, settings), costs=setup.costs())
-        # The cached-TTFT floor is measured once: by the cost probe when its costs are from this hour
-        # (`servers_setup` probes a server whose costs are unknown), else by bench's probe, here.
-        measured: dict[str, float] = {
-            r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)
-        }
-        results, floors = asyncio.run(
-            _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
-        )
+    received: list[int] = []
+    try:
+        with (
+            stop_signals(),
+            servers_up(profile, autostart=settings.autostart and not args.no_autostart),
+        ):
+            setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
+            relay = open_relay(profile, connection(args, settings), costs=setup.costs())
+            # The cached-TTFT floor is measured once: by the cost probe when its costs are from this
+            # hour (`servers_setup` probes a server whose costs are unknown), else by bench's probe, here.
+            measured: dict[str, float] = {
+                r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)
+            }
+            bench = _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
+            results, floors = asyncio.run(cancellable(bench, received))
+    except KeyboardInterrupt:
+        return _stopped(signal.SIGINT, args.save_traces, err)
+    except Stopped as stop:
+        return _stopped(stop.signum, args.save_traces, err)
+    except asyncio.CancelledError:  # SIGTERM / SIGHUP inside the loop: runs in flight were cancelled
+        return _stopped(received[0] if received else signal.SIGINT, args.save_traces, err)
     tuned = relay.options()
     setup.feed_every = tuned.feed_every if relay.policy is not None else None
     setup.relay_tuning = (
@@ -228,6 +242,22 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any(m.failed for m in results) else 0
 
 
+def _stopped(signum: int, trace_dir: Path | None, err: Console) -> int:
+    """One line saying what is saved, then the exit code for that signal (130 / 143 / 129).
+
+    A benchmark cut short measures nothing comparable, so no results file is written; the traces
+    saved so far (`--save-traces`) stay valid, the one in flight ending with a `cancelled` event."""
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    if trace_dir is not None:
+        count = len(list(trace_dir.glob("*.jsonl"))) if trace_dir.is_dir() else 0
+        saved = f"no results written; {count} traces saved in {trace_dir}"
+    else:
+        saved = "no results written (a benchmark cut short measures nothing comparable)"
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+        err.print(Text.assemble((how, "yellow"), f": {saved}"), soft_wrap=True)
+    return exit_code(signum)
+
+
 def _levels(text: str) -> list[int]:
     try:
         levels = [int(part) for part in text.split(",") if part.strip()]
@@ -245,20 +275,27 @@ def cmd_client_only(args: argparse.Namespace, profile: PairProfile) -> int:
         raise UserError("--stream-rate must be positive")
     err = message_console()
     err.print(f"[dim]client only: levels {levels}, load generator at {args.stream_rate or 'full'} tok/s[/]")
+    received: list[int] = []
+    measure = client_only(
+        profile,
+        levels,
+        args.runs_per_session,
+        args.max_tokens,
+        args.traces,
+        args.stream_rate,
+        args.cprofile,
+    )
     try:
-        results = asyncio.run(
-            client_only(
-                profile,
-                levels,
-                args.runs_per_session,
-                args.max_tokens,
-                args.traces,
-                args.stream_rate,
-                args.cprofile,
-            )
-        )
+        with stop_signals():
+            results = asyncio.run(cancellable(measure, received))  # the load generator stops however
     except FakeServerError as exc:
         raise UserError(str(exc)) from exc
+    except KeyboardInterrupt:
+        return _stopped(signal.SIGINT, None, err)
+    except Stopped as stop:
+        return _stopped(stop.signum, None, err)
+    except asyncio.CancelledError:
+        return _stopped(received[0] if received else signal.SIGINT, None, err)
     rate = f"{args.stream_rate:g} tok/s per stream" if args.stream_rate else "unpaced streams"
     title = f"client only ({rate}, traces {'on' if args.traces else 'off'}, {os.cpu_count()} CPUs)"
     console = Console(highlight=False)

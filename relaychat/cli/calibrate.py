@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,13 +18,19 @@ from relaychat.calibration.analysis import analyse, trace_margins
 from relaychat.calibration.candidates import CANDIDATE_POOL
 from relaychat.calibration.metadata import cue_set_metadata, run_identity
 from relaychat.calibration.output import build_cue_set, write_cue_set
-from relaychat.calibration.pipeline import PipelineResult, PipelineSettings, run_pipeline
+from relaychat.calibration.pipeline import (
+    PipelineResult,
+    PipelineSettings,
+    run_pipeline,
+    scores_log,
+    traces_log,
+)
 from relaychat.calibration.plot import PlotUnavailable, plot_cue_margins
 from relaychat.calibration.projected import projection_section
 from relaychat.calibration.report import write_report
 from relaychat.calibration.selection import RULES, SelectionRule
 from relaychat.calibration.stats import SE_METHODS
-from relaychat.calibration.store import StateError
+from relaychat.calibration.store import JsonlLog, StateError
 from relaychat.cli.common import (
     UserError,
     add_profile_args,
@@ -33,6 +41,7 @@ from relaychat.cli.common import (
 from relaychat.cli.consoles import message_console
 from relaychat.cli.project import resolve_target
 from relaychat.cli.run import positive_int
+from relaychat.cli.stopping import Stopped, cancel_on_stop_signals, exit_code, stop_signals
 from relaychat.config import Settings
 from relaychat.core.cueset import CueSetError, load_cue_set
 from relaychat.evaluation.datasets import DatasetError, dataset_file, load_dataset
@@ -217,9 +226,20 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         f"calibrating [bold]{profile.name}[/] on {path.stem}: {len(problems)} problems x {args.samples} "
         f"samples, {max_tokens} tokens each; work saved in {out}"
     )
-    with servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured:
-        relay = open_relay(profile, connection(args, settings), costs=measured)
-        result = asyncio.run(_run(pipeline, relay, err))
+    received: list[int] = []
+    try:
+        with (
+            stop_signals(),
+            servers_up(profile, autostart=settings.autostart and not args.no_autostart) as measured,
+        ):
+            relay = open_relay(profile, connection(args, settings), costs=measured)
+            result = asyncio.run(_run(pipeline, relay, err, received))
+    except KeyboardInterrupt:
+        return _stopped(signal.SIGINT, out, err)
+    except Stopped as stop:
+        return _stopped(stop.signum, out, err)
+    except asyncio.CancelledError:  # SIGTERM / SIGHUP inside the loop: the pipeline unwound
+        return _stopped(received[0] if received else signal.SIGINT, out, err)
     if result.failures:
         for failure in result.failures[:5]:
             err.print(
@@ -270,8 +290,32 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _run(pipeline: PipelineSettings, relay: Relay, err: Console) -> PipelineResult:
-    """The pipeline on `relay`, closed at the end."""
+def _stopped(signum: int, out: Path, err: Console) -> int:
+    """One line saying what is saved (whole lines only: the store never leaves a torn one), then the
+    exit code for that signal (130 / 143 / 129); the servers this command started are already stopped."""
+    traces = scores = 0
+    with contextlib.suppress(OSError, StateError):
+        traces, scores = len(_keys(traces_log(out))), len(_keys(scores_log(out)))
+    how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+        err.print(
+            Text.assemble(
+                (how, "yellow"),
+                f": {traces} traces and {scores} scores saved in {out}; run the same command to resume",
+            ),
+            soft_wrap=True,
+        )
+    return exit_code(signum)
+
+
+def _keys(log: JsonlLog) -> set[str]:
+    return {str(r.get("key")) for r in log.records()}
+
+
+async def _run(
+    pipeline: PipelineSettings, relay: Relay, err: Console, received: list[int] | None = None
+) -> PipelineResult:
+    """The pipeline on `relay`, closed at the end; a stop signal cancels it (saved work stays)."""
     total = len(pipeline.items())
     async with relay:
         with Progress(
@@ -291,7 +335,8 @@ async def _run(pipeline: PipelineSettings, relay: Relay, err: Console) -> Pipeli
                 bar.update(tasks[stage], completed=done)
 
             try:
-                result = await run_pipeline(pipeline, relay, progress)
+                with cancel_on_stop_signals(received if received is not None else []):
+                    result = await run_pipeline(pipeline, relay, progress)
             except StateError as exc:
                 raise UserError(str(exc)) from exc
             bar.console.print(f"[dim]pipeline finished in {time.perf_counter() - started:.1f} s[/]")

@@ -1,17 +1,22 @@
-"""How `run` and `eval` stop on a signal: save what they have, stop every child, exit 128 + signal.
+"""How `run`, `eval`, `calibrate` and `bench` stop on a signal: save what they have, stop every
+child, exit 128 + signal.
 
 SIGINT (Ctrl-C), SIGTERM (a service manager, `kill`) and SIGHUP (the terminal closed) all cancel the
-work the same way: traces in flight end with a `cancelled` event, the grader worker and the servers
-this command started are stopped, and the exit code says which signal it was (130 / 143 / 129).
+work the same way: traces in flight end with a `cancelled` event, child processes (the grader
+worker, bench's load generator) and the servers this command started are stopped, and the exit
+code says which signal it was (130 / 143 / 129).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
+
+T = TypeVar("T")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # SIGINT arrives as KeyboardInterrupt already
 
@@ -82,3 +87,10 @@ def cancel_on_stop_signals(received: list[int]) -> Iterator[None]:
         yield
     finally:
         _Target.loop, _Target.task, _Target.received = saved
+
+
+async def cancellable(work: Awaitable[T], received: list[int]) -> T:
+    """`work` awaited in the current task, which a stop signal cancels (landing in `received`): for
+    `asyncio.run(cancellable(...))` around a coroutine that knows nothing of signals."""
+    with cancel_on_stop_signals(received):
+        return await work

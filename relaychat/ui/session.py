@@ -2,14 +2,15 @@
 
 Lines are written the moment something happens (the question when it is sent, every event via
 `core.trace.recorded` into the turn's trace, the answer or the cancellation when the turn ends), so
-quitting or crashing loses nothing that was on screen.
+quitting or crashing loses nothing that was on screen. A disk that fills (or goes read-only) on the
+way never stops the chat: the file keeps its whole lines up to there, and `warn` says so once.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from relaychat.core.events import RelayEvent, RunFailed, RunFinished
 from relaychat.core.prompt import Message
 from relaychat.core.trace import recorded
 from relaychat.paths import data_dir
+from relaychat.storage import describe
 
 TurnStatus = Literal["running", "done", "cancelled", "failed"]
 
@@ -47,21 +49,45 @@ def sessions_dir() -> Path:
 
 
 class Session:
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, warn: Callable[[str], None] | None = None) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         self.folder = folder or sessions_dir() / f"{stamp}-{uuid.uuid4().hex[:6]}"
         self.turns: list[Turn] = []
         self.context_start = 0  # index of the first turn of the current conversation (Ctrl+N moves it)
+        self.warn = warn  # how the front end tells the user that something stopped being saved
+        self.log_error: OSError | None = None  # the session log stopped being written (said once)
+
+    def _warn(self, message: str) -> None:
+        if self.warn is not None:
+            self.warn(message)
 
     @property
     def log_path(self) -> Path:
         return self.folder / "session.jsonl"
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Append one whole line; on a write error the log stops there (cut back to its last whole
+        line) and the user is warned once, while the chat goes on."""
+        if self.log_error is not None:
+            return
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), **record}
-        with self.log_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("ab") as handle:
+                good = handle.tell()
+                try:
+                    handle.write(data)
+                    handle.flush()
+                except OSError:
+                    handle.truncate(good)  # needs no free space
+                    raise
+        except OSError as exc:
+            self.log_error = exc
+            self._warn(
+                f"the session log stopped being saved ({describe(exc)}): {self.log_path} holds the "
+                "session up to there, each line whole; the chat goes on"
+            )
 
     def conversation(self, question: str) -> list[Message]:
         """Earlier finished live turns (answers only) plus the new question."""
@@ -100,8 +126,15 @@ class Session:
 
         Closing this (Esc) closes `events` right away, so the controller hangs up on the server.
         """
+
+        def trace_stopped(path: Path, error: OSError, saved: int) -> None:
+            self._warn(
+                f"the trace stopped being saved after {saved} events ({describe(error)}): {path} holds "
+                "this turn up to there, each line whole; the answer goes on"
+            )
+
         try:
-            async with aclosing(recorded(events, folder=self.folder)) as stream:
+            async with aclosing(recorded(events, folder=self.folder, on_write_error=trace_stopped)) as stream:
                 async for event, path in stream:
                     turn.trace = path
                     turn.events.append(event)

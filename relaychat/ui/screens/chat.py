@@ -76,7 +76,7 @@ class ChatScreen(Screen[None]):
         self.settings = settings
         self.backend_factory = backend_factory
         self.autostart = autostart
-        self.session = Session()
+        self.session = Session(warn=self._warn_not_saved)
         self.keeper = ServerKeeper(settings.profile, backend_factory(settings.profile), autostart)
         self._retired: list[ServerKeeper] = []
         self.healthy: dict[Role, bool] = {}
@@ -87,6 +87,11 @@ class ChatScreen(Screen[None]):
         self._starting = False
         self._no_server_shown = False  # the "does not answer" banner is up: cleared when health returns
         self.panels_shown: bool | None = None  # None: by terminal width; F7 decides from then on
+
+    def _warn_not_saved(self, message: str) -> None:
+        """Something stopped being saved (a full disk): say where the valid part is, once, and go on.
+        Plain text: a path may hold `[` `]`."""
+        self.notify(message, title="not saved", severity="warning", timeout=30, markup=False)
 
     def compose(self) -> ComposeResult:
         yield Header()
