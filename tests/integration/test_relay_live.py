@@ -281,16 +281,30 @@ def test_cli_run_prints_a_clear_error_and_saves_the_partial_trace(
 
 
 async def test_server_error_reply_becomes_a_readable_failure(demo_profile: PairProfile) -> None:
-    """A real HTTP 400 from vLLM (prompt longer than the context) is reported, not swallowed."""
+    """A real HTTP 400 from vLLM (prompt longer than the context) is reported as a typed error, not
+    swallowed; the relay itself never sends such a request: it refuses the question first."""
+    from relaychat.backends.base import CompletionRequest
+    from relaychat.backends.errors import RequestRejected
+
+    huge = "seven " * 5000
+    backend = VLLMBackend(demo_profile.large.url)
+    try:
+        with pytest.raises(RequestRejected) as rejected:
+            async for _ in backend.stream(CompletionRequest(prompt=huge, max_tokens=10)):
+                pass
+    finally:
+        await backend.aclose()
+    assert rejected.value.kind == "http" and rejected.value.status == 400
+    assert "rejected the request (HTTP 400)" in str(rejected.value) and "context" in str(rejected.value)
+
     backends = {"large": VLLMBackend(demo_profile.large.url), "small": VLLMBackend(demo_profile.small.url)}
     controller = RelayController(demo_profile, backends, RelayOptions(max_tokens=100, mode="large"))
-    huge = "seven " * 5000
     events = [e async for e in controller.run([{"role": "user", "content": huge}])]
-    for backend in backends.values():
-        await backend.aclose()
+    for each in backends.values():
+        await each.aclose()
     failed = events[-1]
-    assert isinstance(failed, RunFailed) and failed.error.kind == "http" and failed.error.status == 400
-    assert "rejected the request (HTTP 400)" in failed.error.message and "context" in failed.error.message
+    assert isinstance(failed, RunFailed) and failed.error.kind == "prompt_too_long"
+    assert "context" in failed.error.message
 
 
 def test_cli_run_json_streams_events_and_saves_a_replayable_trace(
