@@ -1,9 +1,11 @@
 """Record real vLLM SSE streams once, for the client-only load generator (`bench/fake_vllm.py`).
 
-Each stream is requested with the exact body the relay sends (`VLLMBackend._body`: logprobs 2, token
+Each stream is requested with the exact body the relay sends (`completion_body`: logprobs 2, token
 ids, the profile's sampling, a seed), but with no stop strings and a fixed `max_tokens`, so that one
 recording holds a long run of real chunks the fake server can cut wherever a replayed request ends.
-The `data:` payloads are stored verbatim, one JSON line per stream, gzip-compressed.
+The `data:` payloads are stored verbatim, one JSON line per stream, gzip-compressed. The servers are
+reached as every front end reaches them (`open_relay`, which owns the backends and closes them); a
+role served by several replicas is recorded from its first.
 
 Run against the running cpu-demo servers:
     python -m relaychat.bench.record_streams --out relaychat/bench/data/cpu-demo-streams.jsonl.gz
@@ -17,11 +19,14 @@ import gzip
 import json
 from pathlib import Path
 
-from relaychat.backends.base import CompletionRequest
+from relaychat.backends.base import Backend, CompletionRequest
+from relaychat.backends.replicas import ReplicaBackend
 from relaychat.backends.vllm import VLLMBackend
+from relaychat.backends.vllm_client import completion_body
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile, load_profile
 from relaychat.core.prompt import render_prefix
+from relaychat.relay import open_relay
 
 QUESTIONS = [
     "A train travels 120 km in 1.5 hours. What is its average speed in km/h?",
@@ -59,20 +64,28 @@ async def record_one(
         seed=1000 + index,
         add_special_tokens=profile.spec(role).prompt.add_special_tokens,
     )
-    body = await backend._body(request, stream=True, stream_options={"include_usage": True})
+    model = (await backend.info()).name
+    body = completion_body(request, model, stream=True, stream_options={"include_usage": True})
     payloads = [p.decode() for p in await backend.client.stream_payloads(body)]
     return {"role": role, "model": body["model"], "body": body, "data": payloads}
 
 
+def one_server(backend: Backend) -> VLLMBackend:
+    """The vLLM server a recording comes from: the backend itself, or a replica set's first."""
+    while isinstance(backend, ReplicaBackend):
+        backend = backend.replicas[0]
+    if not isinstance(backend, VLLMBackend):
+        raise TypeError(f"recording needs a vLLM server, not {backend!r}")
+    return backend
+
+
 async def record(profile: PairProfile, per_role: int, max_tokens: int) -> list[dict[str, object]]:
     streams = []
-    for role in ("large", "small"):
-        backend = VLLMBackend(profile.spec(role).url)
-        try:
+    async with open_relay(profile, policy=None) as relay:
+        for role in ("large", "small"):
+            backend = one_server(relay.backends[role])
             for index in range(per_role):
                 streams.append(await record_one(backend, profile, role, index, max_tokens))
-        finally:
-            await backend.aclose()
     return streams
 
 

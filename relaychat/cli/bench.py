@@ -21,7 +21,6 @@ from relaychat.bench.client_only import FakeServerError, client_only
 from relaychat.bench.client_render import client_table
 from relaychat.bench.gap import decompose, expected_tail_ms
 from relaychat.bench.metrics import RunObservation, ScenarioMetrics
-from relaychat.bench.probe import cached_ttft_s
 from relaychat.bench.render import (
     comparison_table,
     net_overhead_ms_per_switch,
@@ -49,6 +48,7 @@ from relaychat.evaluation.datasets import DatasetError, load_dataset
 from relaychat.paths import data_dir
 from relaychat.redact import redact_url
 from relaychat.relay import Relay, open_relay
+from relaychat.serving.floor import ProbeError, cached_ttft_s
 from relaychat.serving.records import ServersSetup
 from relaychat.serving.setup_plan import servers_setup
 
@@ -198,13 +198,18 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         ):
             setup = servers_setup(profile)  # CPU, dtype, block size, measured costs (probed if missing)
             relay = open_relay(profile, connection(args, settings), costs=setup.costs())
-            # The cached-TTFT floor is measured once: by the cost probe when its costs are from this
-            # hour (`servers_setup` probes a server whose costs are unknown), else by bench's probe, here.
+            # One floor measurement (`serving.floor`): the cost probe's when it is from this hour
+            # (`servers_setup` probes a server whose costs are unknown), else the same one here.
             measured: dict[str, float] = {
                 r: c.cached_ttft_ms for r, c in setup.costs().items() if _recent(c.measured_at)
             }
-            bench = _bench(relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured)
+            blocks = {r: s.block_size for r, s in setup.servers.items() if s.block_size}
+            bench = _bench(
+                relay, scenarios, plan, not args.no_warmup, not args.sequential, err, measured, blocks
+            )
             results, floors = asyncio.run(cancellable(bench, received))
+    except ProbeError as exc:
+        raise UserError(f"the cached-TTFT floor could not be measured: {exc}") from exc
     except KeyboardInterrupt:
         return _stopped(signal.SIGINT, args.save_traces, err)
     except Stopped as stop:
@@ -329,10 +334,12 @@ async def _bench(
     interleave: bool,
     console: Console,
     floors_ms: Mapping[str, float] | None = None,
+    block_sizes: Mapping[str, int] | None = None,
 ) -> tuple[list[ScenarioMetrics], dict[str, float]]:
     """Run the scenarios on `relay` (closed at the end); what its warm-up learns carries into them.
 
-    `floors_ms`: each server's cached TTFT already measured (ms); the others are probed here."""
+    `floors_ms`: each server's cached TTFT already measured (ms); the others are measured here, as
+    the cost probe does, with the server's KV block size from `block_sizes` when known."""
     profile = relay.profile
     results: list[ScenarioMetrics] = []
     floors: dict[str, float] = dict(floors_ms or {})
@@ -341,7 +348,8 @@ async def _bench(
             await warm_up(relay, plan.prompts[0])
         for role, backend in relay.backends.items():
             if role not in floors:
-                floors[role] = await cached_ttft_s(backend, profile.spec(role).sampling) * 1000
+                sampling = profile.spec(role).sampling
+                floors[role] = await cached_ttft_s(backend, sampling, (block_sizes or {}).get(role)) * 1000
         # Refreshed by hand between runs only, so no progress thread eats CPU inside the measurement.
         with Progress(
             TextColumn("[bold]{task.description}"),

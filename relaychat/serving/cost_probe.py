@@ -3,43 +3,47 @@
 - Prefill per uncached prompt token: the slope of TTFT between a short and a long prompt, each
   starting with a fresh nonce so no block of it is cached (the prefix cache is keyed from the start).
 - Cached floor: the long prompt again, now cached but for its last token (its length is whole KV
-  blocks + 1), relay-shaped like `relaychat bench` measures it: streamed, top-2 logprobs, the
-  model's own sampling settings (`bench.probe.cached_ttft_s` is the same measurement).
+  blocks + 1), measured by `serving.floor`, the one measurement `relaychat bench` also uses.
 - Decode: the inter-token latency of a short sampled stream that ignores EOS.
 Timings on a shared machine only err upwards, so each TTFT is the best of a few tries.
-Requests go through the one vLLM client (`backends.vllm_client`). Server replies are untrusted:
+Requests go through the relay's own backend (`backends.vllm`), so each TTFT is taken on the request
+the relay sends; decode on a raw body that ignores EOS. Server replies are untrusted:
 anything malformed is a ProbeError, never a crash.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from relaychat.backends.base import StreamEnd
 from relaychat.backends.errors import BackendError, ProtocolError
 from relaychat.backends.transport import Transport
-from relaychat.backends.vllm_client import VLLMClient, blocking, run_sync
+from relaychat.backends.vllm import VLLMBackend
+from relaychat.backends.vllm_client import blocking, run_sync
 from relaychat.core.profile import Sampling
 from relaychat.serving.costs import ServerCosts, now
+from relaychat.serving.floor import (
+    FLOOR_REPEATS,
+    Clock,
+    ProbeError,
+    cached_ttft_s,
+    floor_tokens,
+    fresh_ids,
+    ttft_s,
+)
+
+__all__ = ["CostProbe", "ProbeError", "ProbePlan", "served_block_size", "served_model"]
 
 SLOW_S = 1.5  # a long prompt this slow (bf16 without native bf16: ~3 s) is measured once: noise is small
-FILLER = " ".join(f"Item {i}: the value {i * 7} goes in row {i % 9}." for i in range(1, 120))
-
-
-class ProbeError(RuntimeError):
-    """The server did not answer a probe request as expected; the message says which."""
 
 
 @dataclass(frozen=True)
 class ProbePlan:
     block_size: int = 32
     tries: int = 2  # per prompt length; the fastest counts
-    floor_repeats: int = 3
+    floor_repeats: int = FLOOR_REPEATS
     decode_tokens: int = 24
 
     @property
@@ -49,10 +53,7 @@ class ProbePlan:
     @property
     def long_tokens(self) -> int:
         """Whole blocks + 1: resent, it leaves exactly one token to compute (the relay's floor)."""
-        return 4 * self.block_size + 1
-
-
-Clock = Callable[[], float]
+        return floor_tokens(self.block_size)
 
 
 class CostProbe:
@@ -75,10 +76,14 @@ class CostProbe:
         self._timeout = timeout
         self._clock = clock
 
-    def _client(self) -> VLLMClient:
-        if self._transport is not None:
-            return VLLMClient(self._transport)
-        return VLLMClient.over_http(self.url, connect_timeout=self._timeout, read_timeout=self._timeout)
+    def _client(self) -> VLLMBackend:
+        return VLLMBackend(
+            self.url,
+            model=self.model,
+            connect_timeout=self._timeout,
+            read_timeout=self._timeout,
+            transport=self._transport,
+        )
 
     def measure(self, dtype: str, machine: str, plan: ProbePlan | None = None) -> ServerCosts:
         """The server's costs (a few seconds of requests); ProbeError when it does not answer right."""
@@ -97,7 +102,7 @@ class CostProbe:
     def close(self) -> None:
         """Nothing to release: each measurement opens and closes its own connections."""
 
-    async def _measure(self, client: VLLMClient, dtype: str, machine: str, plan: ProbePlan) -> ServerCosts:
+    async def _measure(self, client: VLLMBackend, dtype: str, machine: str, plan: ProbePlan) -> ServerCosts:
         short = min(
             [
                 await self._ttft(client, await self._fresh_ids(client, plan.short_tokens))
@@ -109,7 +114,9 @@ class CostProbe:
         for _ in range(plan.tries - 1 if long < SLOW_S else 0):  # a slow prefill is not worth repeating
             ids = await self._fresh_ids(client, plan.long_tokens)
             long = min(long, await self._ttft(client, ids))
-        floor = statistics.median([await self._ttft(client, ids) for _ in range(plan.floor_repeats)])
+        floor = await cached_ttft_s(
+            client, self.sampling, plan.block_size, plan.floor_repeats, cached_ids=ids, clock=self._clock
+        )
         slope = max((long - short) / (plan.long_tokens - plan.short_tokens), 0.0)
         decode = await self._decode_ms(client, plan.decode_tokens)
         return ServerCosts(
@@ -127,15 +134,8 @@ class CostProbe:
 
     # -- requests -----------------------------------------------------------------------------------
 
-    async def _fresh_ids(self, client: VLLMClient, count: int) -> list[int]:
-        """`count` token ids of a text that starts with a nonce: nothing of it is in any cache."""
-        try:
-            ids = await client.tokenize(self.model, f"{uuid.uuid4().hex} {FILLER}")
-        except BackendError as exc:
-            raise ProbeError(f"{self.url}/tokenize failed: {exc}") from exc
-        if len(ids) < count:
-            raise ProbeError(f"{self.url}/tokenize did not return {count} token ids")
-        return ids[:count]
+    async def _fresh_ids(self, client: VLLMBackend, count: int) -> list[int]:
+        return await fresh_ids(client, count)
 
     def _body(self, ids: list[int], max_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -153,10 +153,8 @@ class CostProbe:
             body["top_k"] = self.sampling.top_k
         return body
 
-    async def _ttft(self, client: VLLMClient, ids: list[int]) -> float:
-        """Seconds from sending a one-token request to its token arriving."""
-        times, _ = await self._stream(client, self._body(ids, 1))
-        return times[0]
+    async def _ttft(self, client: VLLMBackend, ids: list[int]) -> float:
+        return await ttft_s(client, self.sampling, ids, self._clock)
 
     def decode_ms_at(self, context: int, tokens: int = 24) -> float:
         """Decode ms/token with about `context` tokens in the cache (cost models keep it by context)."""
@@ -172,7 +170,7 @@ class CostProbe:
 
         return run_sync(run)
 
-    async def _decode_ms(self, client: VLLMClient, tokens: int, context: int = 8) -> float:
+    async def _decode_ms(self, client: VLLMBackend, tokens: int, context: int = 8) -> float:
         ids = await self._fresh_ids(client, context)
         times, generated = await self._stream(client, self._body(ids, tokens) | {"ignore_eos": True})
         if generated < 3 or len(times) < 2:
@@ -180,13 +178,13 @@ class CostProbe:
         # The first token carries the prefill; one chunk may carry several tokens.
         return (times[-1] - times[0]) / (generated - 1) * 1000
 
-    async def _stream(self, client: VLLMClient, body: dict[str, Any]) -> tuple[list[float], int]:
+    async def _stream(self, client: VLLMBackend, body: dict[str, Any]) -> tuple[list[float], int]:
         """Arrival times (from sending) of chunks that carry text, and the generated-token count."""
         sent = self._clock()
         times: list[float] = []
         end = StreamEnd()
         try:
-            async for chunk in client.stream(body, end):
+            async for chunk in client.client.stream(body, end):
                 if chunk.tokens or chunk.text:
                     times.append(self._clock() - sent)
         except ProtocolError as exc:

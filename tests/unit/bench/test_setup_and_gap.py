@@ -164,8 +164,9 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     from relaychat.cli import bench as cli_bench
     from relaychat.cli.main import main
 
-    async def fake_bench(relay, scenarios, plan, warm, interleave, console, floors_ms=None):  # type: ignore[no-untyped-def]
+    async def fake_bench(relay, scenarios, plan, warm, interleave, console, floors_ms=None, blocks=None):  # type: ignore[no-untyped-def]
         seen_floors.append(dict(floors_ms or {}))
+        seen_blocks.append(dict(blocks or {}))
         metrics = await _relay_metrics()
         metrics = metrics.model_copy(
             update={
@@ -196,6 +197,7 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     )
     seen_tuning: list[int] = []
     seen_floors: list[dict[str, float]] = []
+    seen_blocks: list[dict[str, int]] = []
     monkeypatch.setattr(cli_bench, "servers_up", lambda profile, autostart: contextlib.nullcontext({}))
     monkeypatch.setattr(cli_bench, "servers_setup", lambda profile: setup)
     monkeypatch.setattr(cli_bench, "_bench", fake_bench)
@@ -211,6 +213,7 @@ def test_the_bench_command_writes_the_setup_and_the_gap_into_every_result(
     assert document["meta"]["setup"]["cpu"]["features"] == ["avx2"]
     assert document["meta"]["setup"]["feed_every"] == seen_tuning[0] == 32
     assert seen_floors == [{}]  # these costs carry no measurement time: bench measures the floor itself
+    assert seen_blocks == [{"large": 32, "small": 32}]  # ... on the cost probe's prompt for these blocks
 
     gap = document["scenarios"][0]["gap_decomposition_ms"]
     assert gap["floor_ms"] == 60.0 and gap["tail_ms"] == pytest.approx(16 * 3.4) and gap["client_ms"] == 10.0

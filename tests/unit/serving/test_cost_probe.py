@@ -17,6 +17,8 @@ from relaychat.serving import cost_probe
 from relaychat.serving.cost_probe import CostProbe, ProbeError, ProbePlan, served_block_size
 from relaychat.serving.costs import ServerCosts, costs_path, load_costs, save_costs
 
+MODELS = json.dumps({"data": [{"id": "m"}]}).encode()
+
 
 class FakeServer:
     """A prefix-caching server on a fake clock: TTFT = request + uncached tokens x prefill."""
@@ -36,6 +38,8 @@ class FakeServer:
         return self.now
 
     def handle(self, request: Sent) -> tuple[int, bytes | Iterator[bytes]]:
+        if request.path == "/v1/models":
+            return 200, MODELS
         body = request.json()
         if request.path == "/tokenize":
             return 200, json.dumps({"tokens": [zlib.crc32(body["prompt"].encode()), *range(1, 400)]}).encode()
@@ -51,7 +55,8 @@ class FakeServer:
     def _chunks(self, ttft: float, tokens: int) -> Iterator[bytes]:
         for i in range(tokens):
             self.now += ttft if i == 0 else self.decode
-            yield f"data: {json.dumps({'choices': [{'text': 'x'}]})}\n\n".encode()
+            finish = "length" if i == tokens - 1 else None
+            yield f"data: {json.dumps({'choices': [{'text': 'x', 'finish_reason': finish}]})}\n\n".encode()
         yield f"data: {json.dumps({'choices': [], 'usage': {'completion_tokens': tokens}})}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
@@ -99,6 +104,8 @@ def test_a_server_that_refuses_is_a_probe_error() -> None:
         lambda r: (
             (200, json.dumps({"tokens": list(range(500))}).encode())
             if r.path == "/tokenize"
+            else (200, MODELS)
+            if r.path == "/v1/models"
             else (200, b"data: {not json\n\n")
         )
     )
