@@ -10,12 +10,22 @@ import math
 import pytest
 from textual.pilot import Pilot
 
+from relaychat.ui.app import RelayChatApp
 from relaychat.ui.screens.replay import bundled_trace
 from relaychat.ui.themes import load_themes
 from relaychat.ui.widgets.prompt import PromptArea
 from tests.ui.conftest import SIZE, Scripted, make_app, wait_turn_done
 
 THEMES = sorted(theme.name for theme in load_themes())
+
+
+async def settled(pilot: Pilot[None], app: RelayChatApp) -> None:
+    """After a turn: the answer's final Markdown render (a worker) and the transcript's scroll are done."""
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    app.chat.transcript.scroll_end(animate=False, immediate=True)  # follow-the-end may not have run yet
+    await pilot.pause(0.3)
 
 
 def test_bundled_themes_exist() -> None:
@@ -31,8 +41,7 @@ def test_main_screen_after_a_replay(snap_compare, theme: str) -> None:  # type: 
         app.query_one(PromptArea).cursor_blink = False
         app.chat.replay(bundled_trace(), math.inf)
         await wait_turn_done(pilot, app)
-        await pilot.wait_for_scheduled_animations()  # the transcript's scroll to the end settles
-        await pilot.pause(0.2)
+        await settled(pilot, app)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=replay_it)
 
@@ -47,8 +56,7 @@ def test_small_terminals_keep_the_conversation_usable(snap_compare, size: tuple[
         app.query_one(PromptArea).cursor_blink = False
         app.chat.replay(bundled_trace(), math.inf)
         await wait_turn_done(pilot, app)
-        await pilot.wait_for_scheduled_animations()  # the transcript's scroll to the end settles
-        await pilot.pause(0.2)
+        await settled(pilot, app)
 
     assert snap_compare(app, terminal_size=size, run_before=replay_it)
 
