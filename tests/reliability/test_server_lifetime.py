@@ -83,6 +83,16 @@ def _gone(pids: list[int], within_s: float = 20.0) -> bool:
     return False
 
 
+def _record_with_dead_starter(port: int, pid: int) -> subprocess.Popen[bytes]:
+    """The server record of `pid` on `port` whose starter has already exited; returns the starter."""
+    from relaychat.serving.records import ServerRecord, write_record
+
+    starter = subprocess.Popen([sys.executable, "-c", "pass"])
+    starter.wait()
+    write_record(ServerRecord(port, pid, starter.pid, "large", "fake", f"http://127.0.0.1:{port}", 0.0))
+    return starter
+
+
 @pytest.mark.parametrize("how", [signal.SIGHUP, signal.SIGKILL, signal.SIGTERM])
 def test_servers_stop_when_the_app_that_started_them_dies(
     tmp_path: Path, env: dict[str, str], how: signal.Signals
@@ -97,7 +107,6 @@ def test_servers_stop_when_the_app_that_started_them_dies(
 def test_status_and_the_next_start_name_servers_an_exited_process_started(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    from relaychat.serving.watchdog import ServerRecord, write_record
 
     large, small = _free_port(), _free_port()
     profile = _profile(tmp_path, large, small)
@@ -107,13 +116,9 @@ def test_status_and_the_next_start_name_servers_an_exited_process_started(
         stdout=subprocess.PIPE, env=env, cwd=ROOT, start_new_session=True, text=True,
     )  # fmt: skip
     assert orphan.stdout is not None and orphan.stdout.readline().startswith("fault server")
-    starter = subprocess.Popen([sys.executable, "-c", "pass"])
-    starter.wait()
     os.environ["RELAYCHAT_CACHE"] = env["RELAYCHAT_CACHE"]
     try:
-        write_record(
-            ServerRecord(large, orphan.pid, starter.pid, "large", "fake", f"http://127.0.0.1:{large}", 0.0)
-        )
+        starter = _record_with_dead_starter(large, orphan.pid)
         status = relaychat("serve", "--status", "--profile", str(profile), env=env)
         assert status.returncode == 0, status.stderr
         flat = " ".join(status.stdout.split())
@@ -248,7 +253,6 @@ def test_a_new_start_reclaims_a_port_its_own_dead_server_still_holds(
 ) -> None:
     """A server RelayChat started, whose starter died, still loads on the port (not answering, deaf to
     SIGTERM). The next start stops it and starts its own; before, the new server found the port taken."""
-    from relaychat.serving.watchdog import ServerRecord, write_record
 
     large, small = _free_port(), _free_port()
     profile = _profile(tmp_path, large, small)
@@ -258,13 +262,9 @@ def test_a_new_start_reclaims_a_port_its_own_dead_server_still_holds(
         stdout=subprocess.PIPE, env=env, cwd=ROOT, start_new_session=True, text=True,
     )  # fmt: skip
     assert leftover.stdout is not None and leftover.stdout.readline().startswith("holding port")
-    starter = subprocess.Popen([sys.executable, "-c", "pass"])
-    starter.wait()
     os.environ["RELAYCHAT_CACHE"] = env["RELAYCHAT_CACHE"]
     try:
-        write_record(
-            ServerRecord(large, leftover.pid, starter.pid, "large", "fake", f"http://127.0.0.1:{large}", 0.0)
-        )
+        _record_with_dead_starter(large, leftover.pid)
         app, servers, log = _start_app(profile, env)
         assert len(servers) == 2, log
         assert f"stopping the large server left on port {large}" in log
