@@ -94,6 +94,9 @@ class Projection:
             "switch_overhead_s": round(self.switch_overhead_s, 4),
             "cold_switch_overhead_s": round(self.cold_switch_overhead_s, 4),
             "measured_wall_s": None if self.measured_wall_s is None else round(self.measured_wall_s, 4),
+            # warm only where the trace was warmed: compare with measured_wall_s on the servers it ran on
+            "projected_as_run_s": None if self.as_run_s is None else round(self.as_run_s, 4),
+            "as_run_error": None if self.error is None else round(self.error, 4),
         }
 
 

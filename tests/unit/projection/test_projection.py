@@ -158,6 +158,12 @@ def test_cli_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for row in [*data["traces"], data["total"]]:
         assert {"projected_speedup", "bound_speedup", "switch_overhead_s"} <= row.keys()
         assert 1.0 < row["projected_speedup"] <= row["bound_speedup"] <= row["share_bound"]
+        # the trace's own wall time beside the projection as it ran: the check on the servers it ran on
+        measured, as_run = row["measured_wall_s"], row["projected_as_run_s"]
+        assert measured > 0 and as_run > 0
+        assert row["as_run_error"] == pytest.approx((as_run - measured) / measured, abs=1e-3)
+    total, rows = data["total"], data["traces"]
+    assert total["measured_wall_s"] == pytest.approx(sum(r["measured_wall_s"] for r in rows), abs=1e-3)
     with pytest.raises(SystemExit) as exit_:
         main.main(["project", str(trace), "--on", "h200-r1"])
     assert exit_.value.code == 0
