@@ -163,7 +163,8 @@ class RelayController:
             if outcome.answer_in_stream:
                 return  # one model wrote the marker and went on with the answer in the same stream
             if outcome.reason == "reasoning_end":
-                yield StageChanged(t=gen.clock(), stage="answer")
+                async for event in self._separate_answer(gen):
+                    yield event
                 break
             if outcome.reason == "server_stop" and outcome.kept > 0:
                 trigger, cue = "resume", None
@@ -195,6 +196,19 @@ class RelayController:
             ids = await self.backends[gen.plan.answer_model].tokenize(text, add_special_tokens=False)
         gen.seq.extend(text, ids, 0)
         yield StageChanged(t=gen.clock(), stage="answer", appended_marker=True, inserted_text=text)
+
+    async def _separate_answer(self, gen: Generation) -> AsyncIterator[RelayEvent]:
+        """A model wrote the marker, and its stream stopped right there: add the blank line the chat
+        templates put after it. Qwen3 and R1 would write it themselves; a model that does not reason
+        (the CPU demo's small model) takes a prompt ending in the bare marker as a finished turn and
+        answers nothing."""
+        text = gen.answer_separator()
+        ids: list[int] = []
+        if text and gen.handoff == "token_ids":
+            ids = await self.backends[gen.plan.answer_model].tokenize(text, add_special_tokens=False)
+        if text:
+            gen.seq.extend(text, ids, 0)
+        yield StageChanged(t=gen.clock(), stage="answer", inserted_text=text)
 
     async def _answer(self, gen: Generation, warmup: Warmup) -> AsyncIterator[RelayEvent]:
         """Step 5: the answer model continues from the whole reasoning."""

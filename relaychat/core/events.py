@@ -54,7 +54,11 @@ class StageChanged(_Event):
     type: Literal["stage"] = "stage"
     stage: Stage
     appended_marker: bool = Field(False, description="the marker was added by the relay, not written")
-    inserted_text: str = Field("", description="text the relay appended to the reasoning (the marker)")
+    inserted_text: str = Field(
+        "",
+        description="text the relay appended to the reasoning: the marker, or the blank line after a "
+        "written one",
+    )
 
 
 class SegmentStarted(_Event):

@@ -29,9 +29,20 @@ from relaychat.core.requests import (
 from relaychat.core.sentences import SentenceRule
 
 Handoff = Literal["token_ids", "text"]
+ANSWER_SEPARATOR = "\n\n"  # after the reasoning-end marker, before the answer, in the Qwen3 and R1 templates
 MAX_TOKEN_BYTES = 64  # no tokenizer's token is longer: a text of N bytes has at least N / 64 tokens
 TEXT_TOKEN_RATIO = 1.25  # text handoffs: tokens of one model's text in the other's tokenizer, at most
 Prompt = str | list[int]
+
+
+def missing_separator(text: str, marker: str) -> str:
+    """The templates' blank line after the reasoning-end marker, less the newlines already written
+    after it; nothing when other text follows the marker (the answer has begun)."""
+    at = text.rfind(marker)
+    after = text[at + len(marker) :] if at >= 0 else ""
+    if not ANSWER_SEPARATOR.startswith(after):
+        return ""
+    return ANSWER_SEPARATOR[len(after) :]
 
 
 @dataclass
@@ -230,4 +241,8 @@ class Generation:
     def marker_text(self) -> str:
         """The reasoning-end marker as the relay appends it, on a line of its own."""
         tail = self.seq.tail
-        return ("" if tail.endswith("\n") or not tail else "\n") + self.plan.marker + "\n\n"
+        return ("" if tail.endswith("\n") or not tail else "\n") + self.plan.marker + ANSWER_SEPARATOR
+
+    def answer_separator(self) -> str:
+        """What is still missing between the written marker and the answer (`missing_separator`)."""
+        return missing_separator(self.seq.tail, self.plan.marker)

@@ -79,7 +79,7 @@ class TurnView(Vertical):
             elif isinstance(event, CueHit):
                 self._mark_cue(event.offset, event.offset + len(event.cue), dirty)
             elif isinstance(event, StageChanged) and event.stage == "answer":
-                if event.inserted_text:  # the marker the relay added (budget spent / no marker written)
+                if event.inserted_text:  # the marker the relay added, or the blank line after a written one
                     self._append(inert(event.inserted_text.rstrip("\n")), None, dirty)
             elif isinstance(event, RunStarted):
                 self._label_reasoning(event)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from relaychat.backends.errors import ServerUnreachable
 from relaychat.backends.scripted import Reply, ScriptedBackend, words
 from relaychat.core.controller import RelayController, RelayOptions
@@ -16,6 +18,7 @@ from relaychat.core.events import (
     Switch,
     TokenDelta,
 )
+from relaychat.core.generation import missing_separator
 from relaychat.core.memory import WarmupMemory
 from relaychat.core.profile import PairProfile, load_profile
 from relaychat.core.prompt import render_prefix
@@ -68,7 +71,12 @@ async def test_relay_switches_at_cue_and_returns_at_sentence_end() -> None:
         ("large", "reasoning_end", 2, 1),
         ("small", "eos", len(words("The answer is \\boxed{4}.")), 0),
     ]
-    assert summary.reasoning == "Let me add the numbers. So the sum is 4.\n</think>"
+    # The stream stopped at the marker; the relay adds the blank line the templates put after it, so the
+    # answer model continues from "</think>\n\n" (a model that does not reason answers nothing otherwise).
+    assert summary.reasoning == "Let me add the numbers. So the sum is 4.\n</think>\n\n"
+    stage = [e for e in of(events, StageChanged) if e.stage == "answer"]
+    assert [(e.appended_marker, e.inserted_text) for e in stage] == [(False, "\n\n")]
+    assert small.requests[-1].prompt.endswith("4.\n</think>\n\n")  # type: ignore[union-attr]
     assert summary.answer == "The answer is \\boxed{4}."
     assert summary.reasoning_ended_by == "marker"
     assert summary.large.tokens == 9 and summary.small.tokens == 5 + 9
@@ -89,7 +97,7 @@ async def test_every_prompt_extends_the_first_and_holds_only_kept_text() -> None
     ]
     assert [r.prompt for r in small.requests] == [
         first_small + "We add two and two. So",
-        first_small + "We add two and two. So the sum is 4.\n</think>",
+        first_small + "We add two and two. So the sum is 4.\n</think>\n\n",
     ]
     assert large.closed_early == [True, True] and small.closed_early == [True, False]
 
@@ -398,10 +406,10 @@ async def test_a_pending_cut_sends_the_receiver_its_exact_request_early() -> Non
     assert starts == [("large", False), ("small", True), ("large", True), ("small", False)]
     summary = events[-1].summary  # type: ignore[union-attr]
     # "So" was sent twice ahead: for "So " (kept) and for "So," (cancelled when " the" came).
-    assert [r.prompt[-4:] for r in small.requests] == [". So", " So,", "ink>"]  # type: ignore[index]
+    assert [r.prompt[-4:] for r in small.requests] == [". So", " So,", "k>\n\n"]  # type: ignore[index]
     assert summary.early_starts == 2 and summary.early_cancelled == 1
     assert len(large.requests) == 2  # the large model's turn went out once, ahead of time
-    assert summary.reasoning == "We add the numbers one by one here. So the sum is 4.</think>"
+    assert summary.reasoning == "We add the numbers one by one here. So the sum is 4.</think>\n\n"
 
 
 async def test_early_starts_do_not_change_the_output() -> None:
@@ -433,7 +441,7 @@ async def test_an_early_start_whose_cut_does_not_come_is_cancelled() -> None:
     assert summary.early_cancelled == 3 and summary.early_starts == 2
     assert small.closed_early[0] is True  # the server was hung up on
     assert "wasted" not in summary.reasoning
-    assert summary.reasoning == "We add the numbers. Some more. So the sum is 4.</think>"
+    assert summary.reasoning == "We add the numbers. Some more. So the sum is 4.</think>\n\n"
     assert 0 <= summary.early_wasted_tokens <= len(words(" wasted words that nobody reads here"))
 
 
@@ -454,3 +462,29 @@ async def test_once_a_model_shows_how_it_ends_a_cue_only_that_ending_is_started_
 
     assert await one_run() == [" So", "So,"]  # no habit yet: both endings go out
     assert await one_run() == ["So,"]  # it wrote "So," last time: only that one
+
+
+@pytest.mark.parametrize(
+    ("text", "missing"),
+    [
+        ("So 4.\n</think>", "\n\n"),  # the stream stopped at the marker: the whole blank line
+        ("So 4.\n</think>\n", "\n"),  # the marker's token brought one newline
+        ("So 4.\n</think>\n\n", ""),  # already there
+        ("So 4.\n</think> The answer", ""),  # the answer has begun: nothing is inserted into it
+        ("no marker in sight", "\n\n"),
+    ],
+)
+def test_the_blank_line_after_a_written_marker_is_added_once(text: str, missing: str) -> None:
+    assert missing_separator(text, "</think>") == missing
+
+
+async def test_the_blank_line_after_the_marker_goes_to_the_answer_model_as_token_ids() -> None:
+    large, small = pair()
+    large.vocab = small.vocab  # one tokenizer: ids are handed over
+    large.add("We add two and two. So the", "\n</think>")
+    small.add(" the sum is 4. Next", "Four.")
+    await run(profile(shared_tokenizer=True), large, small)
+    answer = small.requests[-1].prompt
+    assert isinstance(answer, list)
+    vocab = {v: k for k, v in small.vocab.items()}
+    assert "".join(vocab[i] for i in answer[-3:]).endswith("</think>\n\n")
