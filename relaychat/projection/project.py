@@ -94,7 +94,8 @@ class Projection:
             "switch_overhead_s": round(self.switch_overhead_s, 4),
             "cold_switch_overhead_s": round(self.cold_switch_overhead_s, 4),
             "measured_wall_s": None if self.measured_wall_s is None else round(self.measured_wall_s, 4),
-            # warm only where the trace was warmed: compare with measured_wall_s on the servers it ran on
+            # Only on a measured cost model (the servers the trace may have run on): warm only where the
+            # trace was warmed, beside its measured wall time. Against a GPU table the gap means nothing.
             "projected_as_run_s": None if self.as_run_s is None else round(self.as_run_s, 4),
             "as_run_error": None if self.error is None else round(self.error, 4),
         }
@@ -186,7 +187,7 @@ def project(shape: TraceShape, costs: CostModel) -> Projection:
         large_only_s=large_only_seconds(shape, costs),
         ideal_s=ideal_seconds(shape, costs),
         measured_wall_s=shape.wall_s,
-        as_run_s=relay_seconds(shape, costs, "as_run"),
+        as_run_s=relay_seconds(shape, costs, "as_run") if costs.provenance.source == "measured" else None,
     )
 
 
