@@ -7,9 +7,10 @@ templates, data, seeds and limits produced it, how its traces ended and what the
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from relaychat.calibration.pipeline import PipelineResult
 from relaychat.calibration.store import file_digest
@@ -54,6 +55,9 @@ def cue_set_metadata(
             "small": scores[0].model if scores else None,
         },
         "template": {"large": profile.large.prompt.template, "small": profile.small.prompt.template},
+        # The margins depend on every word of each prompt (a base model's worked examples, too):
+        # a profile whose prompt no longer matches its cue set's needs a new calibration.
+        "prompt_sha256": {"large": prompt_digest(profile, "large"), "small": prompt_digest(profile, "small")},
         "dataset": {
             "name": dataset.stem,
             "path": str(dataset),
@@ -76,3 +80,9 @@ def cue_set_metadata(
             "resumed_items": result.resumed,
         },
     }
+
+
+def prompt_digest(profile: PairProfile, role: Literal["large", "small"]) -> str:
+    """A short digest of how `role`'s prompt is rendered: template, system text, instruction, markers."""
+    text = profile.spec(role).prompt.model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
