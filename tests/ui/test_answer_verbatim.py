@@ -17,7 +17,7 @@ from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownBlock
 
 from relaychat.backends.base import Backend
-from relaychat.backends.scripted import Reply
+from relaychat.backends.scripted import Reply, words
 from relaychat.core.events import Role
 from relaychat.core.profile import PairProfile
 from relaychat.ui.answer_markdown import answer_parser
@@ -110,8 +110,10 @@ class SmallWindow(Scripted):
 
     def __call__(self, profile: PairProfile) -> Mapping[Role, Backend]:
         made = super().__call__(profile)
-        for backend in made.values():
-            backend.max_model_len = 220
+        # The small model's answer fills its window; the large model's window leaves the same room beyond
+        # its worked examples (its system text), whatever they weigh.
+        made["small"].max_model_len = 220
+        made["large"].max_model_len = 124 + len(words(profile.large.prompt.system or ""))
         made["small"].replies[-1] = Reply(["We keep counting"] + [" and counting"] * 200)
         return made
 

@@ -11,12 +11,32 @@ from pathlib import Path
 
 import pytest
 
+from relaychat.core.profile import load_profile
+from relaychat.core.prompt import render_prefix
+
+QUESTION = "What is 2 + 2?"
+
+
+def _window() -> int:
+    """A window a couple of dozen tokens past the cpu-demo prompt (the fake counts 4 characters a
+    token), whatever the profile's worked examples weigh: the run reaches the window before the
+    fake's recorded replies end."""
+    profile = load_profile("cpu-demo")
+    prompt = max(
+        len(render_prefix(profile.spec(role).prompt, [{"role": "user", "content": QUESTION}]))
+        for role in ("large", "small")
+    )
+    return prompt // 4 + 24
+
+
+WINDOW = _window()
+
 
 @pytest.fixture
 def small_window_servers() -> Iterator[tuple[str, str]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "relaychat.bench.fake_vllm", "--serve", "large=0", "--serve", "small=0",
-         "--max-model-len", "100"],
+         "--max-model-len", str(WINDOW)],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -46,7 +66,7 @@ def _run(
 def test_a_run_past_the_window_answers_and_ends_with_context_limit(
     small_window_servers: tuple[str, str], tmp_path: Path
 ) -> None:
-    result = _run(small_window_servers, tmp_path, "--max-tokens", "3000", "What is 2 + 2?")
+    result = _run(small_window_servers, tmp_path, "--max-tokens", "3000", QUESTION)
     assert result.returncode == 0, result.stderr
     assert "context_limit" in result.stdout  # the summary says why it ended
     events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
@@ -65,7 +85,7 @@ def test_a_question_longer_than_the_window_is_exit_2_before_any_generation(
     assert len(question) > 1_000_000
     result = _run(small_window_servers, tmp_path, "-", stdin=question)
     assert result.returncode == 2, result.stderr
-    assert "too long" in result.stderr and "context window is 100 tokens" in result.stderr
+    assert "too long" in result.stderr and f"context window is {WINDOW} tokens" in result.stderr
     assert "Traceback" not in result.stderr
     events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
     assert not [e for e in events if e["type"] in ("segment_start", "token")]

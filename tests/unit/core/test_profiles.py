@@ -25,6 +25,34 @@ def test_paper_cue_sets() -> None:
     assert "So " in load_profile("qwen3-1.7b-32b").cues
 
 
+def test_the_demo_pairs_cues_are_its_shipped_calibration() -> None:
+    """The cpu-demo profile lists the cue set its calibration file selected (docs/demo-pair.md), for
+    the models and the large model's template the profile uses."""
+    import json
+    from importlib import resources
+
+    from relaychat.core.cueset import load_cue_set
+
+    profile = load_profile("cpu-demo")
+    shipped = resources.files("relaychat.profiles").joinpath("cpu-demo.cues.json")
+    with resources.as_file(shipped) as path:
+        cue_set = load_cue_set(path)
+        record = json.loads(path.read_text(encoding="utf-8"))
+    assert profile.cues == list(cue_set.cues)
+    assert record["pair"] == {
+        "profile": "cpu-demo",
+        "large": profile.large.bundled,
+        "small": profile.small.bundled,
+    }
+    assert record["template"]["large"] == profile.large.prompt.template
+    # every word of the prompts the margins were measured with: new worked examples need a new calibration
+    from relaychat.calibration.metadata import prompt_digest
+
+    assert record["prompt_sha256"] == {role: prompt_digest(profile, role) for role in ("large", "small")}
+    selected = {cue for cue, stats in record["statistics"].items() if stats["selected"]}
+    assert selected == set(profile.cues) and record["rule"]["name"] == "all"
+
+
 @pytest.mark.parametrize("name", builtin_names())
 @pytest.mark.parametrize("role", ["large", "small"])
 def test_continuation_prompt_extends_the_first_byte_for_byte(name: str, role: str) -> None:
