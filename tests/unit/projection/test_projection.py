@@ -23,6 +23,7 @@ from relaychat.core.trace import TraceWriter
 from relaychat.projection.costmodel import CostModelError, load_cost_model, parse_cost_model
 from relaychat.projection.project import project
 from relaychat.projection.shape import SegmentShape, ShapeError, TraceShape, shape_of
+from relaychat.serving.costs import ServerCosts
 
 SAMPLE = Path(__file__).parents[3] / "relaychat" / "ui" / "samples" / "demo-trace.jsonl"
 
@@ -138,6 +139,18 @@ def test_a_large_only_trace_projects_to_no_speedup() -> None:
     assert p.switch_overhead_s == pytest.approx(0.0, abs=1e-9)
 
 
+def probed(decode: float, floor: float, prefill: float) -> ServerCosts:
+    """What the cost probe reports for one server (ms)."""
+    return ServerCosts(
+        model="m",
+        dtype="bfloat16",
+        block_size=32,
+        prefill_ms_per_token=prefill,
+        decode_ms_per_token=decode,
+        cached_ttft_ms=floor,
+    )
+
+
 def _save(path: Path, events: list[RelayEvent]) -> Path:
     with TraceWriter(path) as writer:
         for event in events:
@@ -192,22 +205,11 @@ def test_measured_costs_become_a_cost_model_whose_first_token_matches_the_probe(
     """A request with k uncached tokens reaches its first token at floor + (k - 1) x prefill."""
     from relaychat.core.profile import load_profile
     from relaychat.projection.measured import cost_model_of
-    from relaychat.serving.costs import ServerCosts
-
-    def server(decode: float, floor: float) -> ServerCosts:
-        return ServerCosts(
-            model="m",
-            dtype="bfloat16",
-            block_size=32,
-            prefill_ms_per_token=0.8,
-            decode_ms_per_token=decode,
-            cached_ttft_ms=floor,
-        )
 
     profile = load_profile("cpu-demo")
     model = cost_model_of(
         profile,
-        {"large": server(30.0, 52.0), "small": server(15.0, 40.0)},
+        {"large": probed(30.0, 52.0, 0.8), "small": probed(15.0, 40.0, 0.8)},
         {"large": 33.0, "small": None},
         "test cpu",
         32,
@@ -242,21 +244,10 @@ def test_a_trace_projected_on_the_costs_it_ran_at_matches_its_wall_time() -> Non
     projection as run sits beside the measured wall time; on a GPU table that gap is not reported."""
     from relaychat.core.profile import load_profile
     from relaychat.projection.measured import cost_model_of
-    from relaychat.serving.costs import ServerCosts
 
-    def server(decode: float) -> ServerCosts:  # the synthetic trace streams a token every 10 ms
-        return ServerCosts(
-            model="m",
-            dtype="bfloat16",
-            block_size=32,
-            prefill_ms_per_token=0.0,
-            decode_ms_per_token=decode,
-            cached_ttft_ms=decode,
-        )
-
-    measured = cost_model_of(
+    measured = cost_model_of(  # the synthetic trace streams a token every 10 ms
         load_profile("cpu-demo"),
-        {"large": server(10.0), "small": server(10.0)},
+        {"large": probed(10.0, 10.0, 0.0), "small": probed(10.0, 10.0, 0.0)},
         {"large": None, "small": None},
         "test cpu",
         32,
