@@ -125,6 +125,10 @@ class SegmentEnded(_Event):
     early_cancelled: int = Field(
         0, description="early starts cancelled during this segment (their cut did not come)"
     )
+    prompt_tokens: int | None = Field(
+        None,
+        description="the server's own count of this request's prompt (a text prompt's is known only here)",
+    )
 
 
 # Tokens that arrive within less than this were held back and sent as a burst (a server's first request

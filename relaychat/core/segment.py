@@ -55,6 +55,7 @@ class _Timing:
     first_arrival: float | None = None  # first token's arrival, as the stream recorded it
     last_t: float | None = None
     first_chunk_tokens: int = 0
+    prompt_tokens: int | None = None  # the server's own count of the request's prompt, when it sent one
 
 
 class Segment:
@@ -123,8 +124,10 @@ class Segment:
                     if isinstance(item, StreamEnd):
                         end = item
                         break
-                    if item.prompt_token_ids and timing.first_t is None and gen.handoff == "text":
-                        gen.counted(role, len(item.prompt_token_ids))
+                    if item.prompt_token_ids and timing.first_t is None:
+                        timing.prompt_tokens = len(item.prompt_token_ids)
+                        if gen.handoff == "text":
+                            gen.counted(role, timing.prompt_tokens)
                     if not item.tokens:
                         continue
                     now = gen.clock()
@@ -246,6 +249,7 @@ class Segment:
             prefill_cancelled=warmed.feeds_cancelled,
             early_start=early is not None,
             early_cancelled=warmed.early_cancelled,
+            prompt_tokens=timing.prompt_tokens,
         )
 
     def _delta(self, stage: Stage, tokens: list[Token]) -> TokenDelta:

@@ -121,12 +121,13 @@ class SegmentCost:
 def segment_costs(shape: TraceShape, costs: CostModel, handoff: Handoff) -> list[SegmentCost]:
     """Each segment of the relay on `costs`, in order, with cold or warm handoffs."""
     block = costs.block_size
-    cached = {"large": 0, "small": 0}  # tokens of the shared sequence each server has cached
-    context = shape.prompt_tokens
+    cached = {"large": 0, "small": 0}  # tokens of its own context each server has cached
+    shared = 0  # tokens of the relayed text so far
     out: list[SegmentCost] = []
     previous: SegmentShape | None = None
     for index, segment in enumerate(shape.segments):
         model = costs.role("large" if segment.model == "large" else "small")
+        context = shape.prefix(segment.model) + shared
         if handoff == "warm":
             warm = index > 0
         elif handoff == "as_run":
@@ -143,7 +144,7 @@ def segment_costs(shape: TraceShape, costs: CostModel, handoff: Handoff) -> list
         step = model.decode_span_ms(further, context + 1) / further if further else 0.0
         out.append(SegmentCost(first, step, segment.decoded))
         cached[segment.model] = context + max(segment.decoded - 1, 0)
-        context += segment.tokens
+        shared += segment.tokens
         previous = segment
     return out
 

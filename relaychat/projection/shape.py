@@ -7,8 +7,8 @@ left behind, except the measured wall time, which validation compares against.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from relaychat.core.events import (
@@ -53,6 +53,13 @@ class TraceShape:
     segments: tuple[SegmentShape, ...]
     wall_s: float
     switches: int
+    # Each model's own prompt before the shared text, where the trace shows it (the server's count of
+    # its first request, less the text before it): the demo pair's large model reads worked examples
+    # its small model never sees. A model missing here reads `prompt_tokens`.
+    prefix_by_model: Mapping[str, int] = field(default_factory=dict)
+
+    def prefix(self, model: str) -> int:
+        return self.prefix_by_model.get(model, self.prompt_tokens)
 
     @property
     def tokens(self) -> int:
@@ -78,6 +85,8 @@ class ShapeBuilder:
         self.started: RunStarted | None = None
         self.segments: list[SegmentShape] = []
         self.prompt_tokens: int | None = None
+        self.prefixes: dict[str, int] = {}
+        self.kept = 0  # tokens of the shared text so far
         self.open_model: str | None = None
         self.open_stage = "reasoning"
         self.open_tokens = 0
@@ -94,6 +103,11 @@ class ShapeBuilder:
                 self.prompt_tokens = event.prompt_tokens
         elif isinstance(event, SegmentEnded):
             self.open_model = None
+            if self.prompt_tokens is None and event.index == 0 and event.prompt_tokens:
+                self.prompt_tokens = event.prompt_tokens  # a text prompt: the server's count
+            if event.prompt_tokens and event.model not in self.prefixes:
+                self.prefixes[event.model] = max(event.prompt_tokens - self.kept, 1)
+            self.kept += event.tokens
             self.segments.append(
                 SegmentShape(
                     model=event.model,
@@ -131,6 +145,7 @@ class ShapeBuilder:
             segments=tuple(segments),
             wall_s=self.last_t if wall_s is None else wall_s,
             switches=self.switches,
+            prefix_by_model=dict(self.prefixes),
         )
 
 

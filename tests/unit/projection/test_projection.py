@@ -258,3 +258,22 @@ def test_a_trace_projected_on_the_costs_it_ran_at_matches_its_wall_time() -> Non
     assert row["as_run_error"] == pytest.approx(0.0, abs=0.02)
     on_table = project(shape, load_cost_model("h200-qwen3")).as_json()
     assert on_table["projected_as_run_s"] is None and on_table["as_run_error"] is None
+
+
+def test_a_text_prompts_length_is_the_servers_count_from_the_first_segments_end() -> None:
+    """Text prompts (no shared tokenizer): the server's count, worked examples and all, not an
+    estimate from the question alone (that missed ~450 tokens of the demo's examples)."""
+    events = synthetic_events([("large", 30), ("small", 10)])
+    first_end = next(i for i, e in enumerate(events) if isinstance(e, SegmentEnded))
+    events[first_end] = events[first_end].model_copy(update={"prompt_tokens": 480})
+    shape = shape_of(events)
+    assert shape.prompt_tokens == 480 and not shape.prompt_estimated
+    assert shape_of(synthetic_events([("large", 30)])).prompt_estimated  # an older trace: estimated
+    # Each model's own prompt: the small model's first request held its 77-token prompt and the 30
+    # relayed tokens; it does not read the large model's worked examples.
+    second_end = next(i for i, e in enumerate(events) if isinstance(e, SegmentEnded) and i > first_end)
+    events[second_end] = events[second_end].model_copy(update={"prompt_tokens": 77 + 30})
+    own = shape_of(events)
+    assert (own.prefix("large"), own.prefix("small")) == (480, 77)
+    costs = load_cost_model("h200-qwen3")
+    assert project(own, costs).relay_cold_s < project(shape, costs).relay_cold_s
