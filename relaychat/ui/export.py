@@ -50,7 +50,11 @@ def fold(events: Sequence[RelayEvent]) -> FoldedTurn:
         elif isinstance(event, CueHit):
             folded.reasoning.mark_cue(event.offset, event.offset + len(event.cue))
         elif isinstance(event, StageChanged) and event.inserted_text:
-            folded.reasoning.append(event.inserted_text, None)
+            # The marker the relay appended is a run of its own; the blank line after a written marker
+            # belongs to the model that wrote it.
+            runs = folded.reasoning.runs
+            role = runs[-1].role if runs and not event.appended_marker else None
+            folded.reasoning.append(event.inserted_text, role)
     return folded
 
 
