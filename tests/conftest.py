@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from relaychat.paths import cache_dir
+
+# A suite started in the background (`nohup make test &`) inherits SIGINT ignored, and so does every
+# process it starts: the tests that press Ctrl-C on a child would see it ignored and fail. A handler
+# (unlike "ignored") is not inherited across exec, so the children get the default back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Keep the (expensive) converted models and compile caches where they are, but send traces,
 # history and settings of the tests to a throw-away home.
