@@ -271,7 +271,8 @@ def token_delta(
         "margins": margins,
     }
     object.__setattr__(event, "__dict__", values)
-    object.__setattr__(event, "__pydantic_fields_set__", _TOKEN_DELTA_FIELDS)
+    # A set of its own, as pydantic gives every model: `model_copy` (the race's retiming) updates it.
+    object.__setattr__(event, "__pydantic_fields_set__", set(_TOKEN_DELTA_FIELDS))
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", None)
     return event

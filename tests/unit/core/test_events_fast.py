@@ -31,3 +31,12 @@ def test_token_delta_is_frozen_like_the_validated_one() -> None:
         assert "frozen" in str(exc).lower()
     else:
         raise AssertionError("a TokenDelta must stay immutable")
+
+
+def test_a_fast_token_event_can_be_copied_with_a_new_time() -> None:
+    """The race view retimes live events with `model_copy`: the fast event must allow it."""
+    fast = token_delta(0.5, "large", 0, "reasoning", "First", [7280], [0.86])
+    moved = fast.model_copy(update={"t": 2.0})
+    assert moved.t == 2.0 and moved.text == "First" and fast.t == 0.5
+    assert moved == TokenDelta(t=2.0, model="large", segment=0, stage="reasoning", text="First",
+                               token_ids=[7280], margins=[0.86])  # fmt: skip
