@@ -191,10 +191,7 @@ class RelayController:
         """Step 4's fallback: end the reasoning for the model (budget spent, or end of text without it)."""
         warmup.no_turn()
         text = gen.marker_text()
-        ids: list[int] = []
-        if gen.handoff == "token_ids":
-            ids = await self.backends[gen.plan.answer_model].tokenize(text, add_special_tokens=False)
-        gen.seq.extend(text, ids, 0)
+        await self._insert(gen, text)
         yield StageChanged(t=gen.clock(), stage="answer", appended_marker=True, inserted_text=text)
 
     async def _separate_answer(self, gen: Generation) -> AsyncIterator[RelayEvent]:
@@ -203,12 +200,18 @@ class RelayController:
         (the CPU demo's small model) takes a prompt ending in the bare marker as a finished turn and
         answers nothing."""
         text = gen.answer_separator()
-        ids: list[int] = []
-        if text and gen.handoff == "token_ids":
-            ids = await self.backends[gen.plan.answer_model].tokenize(text, add_special_tokens=False)
-        if text:
-            gen.seq.extend(text, ids, 0)
+        await self._insert(gen, text)
         yield StageChanged(t=gen.clock(), stage="answer", inserted_text=text)
+
+    async def _insert(self, gen: Generation, text: str) -> None:
+        """Text the relay writes into the shared sequence itself, as the answer model tokenizes it
+        when the models hand over token ids."""
+        if not text:
+            return
+        ids: list[int] = []
+        if gen.handoff == "token_ids":
+            ids = await self.backends[gen.plan.answer_model].tokenize(text, add_special_tokens=False)
+        gen.seq.extend(text, ids, 0)
 
     async def _answer(self, gen: Generation, warmup: Warmup) -> AsyncIterator[RelayEvent]:
         """Step 5: the answer model continues from the whole reasoning."""
